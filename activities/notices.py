@@ -135,6 +135,38 @@ def notice_key(trial_id: str, kind: str, round_: int, recipient: str) -> str:
     return f"trial:{trial_id}:{kind}:{round_}:{recipient}"
 
 
+async def put(
+    s: AsyncSession,
+    *,
+    key: str,
+    kind: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    due_at: datetime,
+    workflow_id: str | None,
+    trial_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Write one outbox row unless its key is already there (any lifecycle may use this;
+    then ``deliver(keys)`` sends what is unsent)."""
+    await s.exec(
+        insert(Notice)
+        .values(
+            key=key,
+            kind=kind,
+            recipient=recipient,
+            trial_id=trial_id,
+            workflow_id=workflow_id,
+            subject=subject,
+            body=body,
+            due_at=due_at,
+            created_at=now or datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )  # type: ignore[call-overload]
+
+
 async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> list[str]:
     """Write the batch's rows (once: the key is unique) and return their keys."""
     now = datetime.now(UTC)
@@ -155,21 +187,18 @@ async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> 
         for r in await recipients(s, trial, batch.kind):
             key = notice_key(trial.id, batch.kind, batch.round, r.email)
             subject, body = render(batch.kind, r.audience, context)
-            await s.exec(
-                insert(Notice)
-                .values(
-                    key=key,
-                    kind=batch.kind,
-                    recipient=r.email,
-                    trial_id=trial.id,
-                    workflow_id=workflow_id,
-                    subject=subject,
-                    body=body,
-                    due_at=batch.due_at,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["key"])
-            )  # type: ignore[call-overload]
+            await put(
+                s,
+                key=key,
+                kind=batch.kind,
+                recipient=r.email,
+                subject=subject,
+                body=body,
+                due_at=batch.due_at,
+                workflow_id=workflow_id,
+                trial_id=trial.id,
+                now=now,
+            )
             keys.append(key)
         return keys
 

@@ -44,8 +44,7 @@ def _banner(settings: Settings, db_url: str, started_temporal: bool, api: bool) 
         f"  Temporal frontend  {settings.temporal_address}"
         f"  namespace={settings.temporal_namespace}",
         f"  Worker             task queue '{settings.task_queue}'",
-        f"  PostgreSQL         {where}"
-        f"  ({'configured' if settings.database_url else 'embedded'})",
+        f"  PostgreSQL         {where}  ({'configured' if settings.database_url else 'embedded'})",
         f"  Data               {settings.data_dir.resolve()}",
     ]
     if settings.metrics_bind:
