@@ -109,13 +109,15 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 
 def _register_subcommands() -> None:
-    from scripts import cli_orgs, cli_trials, demo
+    from scripts import cli_devices, cli_orgs, cli_trials, demo
 
     app.add_typer(cli_orgs.partner_app, name="partner")
     app.add_typer(cli_orgs.org_app, name="org")
     app.add_typer(cli_trials.trial_app, name="trial")
     app.add_typer(cli_trials.notices_app, name="notices")
+    app.add_typer(cli_devices.devices_app, name="devices")
     app.add_typer(demo.demo_app, name="demo")
+    __import__("scripts.cli_wholesale", fromlist=["register"]).register(app)
 
 
 _register_subcommands()

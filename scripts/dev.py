@@ -35,7 +35,9 @@ async def _connect_when_ready(settings: Settings, attempts: int = 100):
 
 
 def _banner(settings: Settings, db_url: str, started_temporal: bool, api: bool) -> str:
-    where = db_url.split("?")[0].rsplit("@", 1)[-1]
+    from sqlalchemy.engine import make_url
+
+    where = make_url(db_url).render_as_string(hide_password=True)
     ui = f"http://127.0.0.1:{settings.ui_port}" if started_temporal else "(the server's own UI)"
     lines = [
         "",

