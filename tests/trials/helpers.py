@@ -1,0 +1,86 @@
+"""Helpers for trial tests: poll a live status, read outbox rows and store rows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from models.db import Database
+from models.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber, Trial
+from models.trial import TrialStatus
+from workflows.trial import TrialLifecycle
+
+
+async def until(handle, pred: Callable[[TrialStatus], bool], attempts: int = 200) -> TrialStatus:
+    """Poll the `status` query until ``pred`` holds (the worker catches up after a skip)."""
+    st = await handle.query(TrialLifecycle.status)
+    for _ in range(attempts):
+        if pred(st):
+            return st
+        await asyncio.sleep(0.05)
+        st = await handle.query(TrialLifecycle.status)
+    raise AssertionError(f"condition never held; last status: {st}")
+
+
+async def notices(db: Database, trial_id: str, kind: str | None = None) -> list[Notice]:
+    async with db.session() as s:
+        q = select(Notice).where(Notice.trial_id == trial_id).order_by(Notice.id)
+        if kind:
+            q = q.where(Notice.kind == kind)
+        return list((await s.exec(q)).all())
+
+
+async def recipients(db: Database, trial_id: str, kind: str) -> Counter[str]:
+    return Counter(n.recipient for n in await notices(db, trial_id, kind))
+
+
+async def rows(db: Database, model: Any, *where: Any) -> list[Any]:
+    async with db.session() as s:
+        return list((await s.exec(select(model).where(*where))).all())
+
+
+async def trial_row(db: Database, trial_id: str) -> Trial | None:
+    async with db.session() as s:
+        return await s.get(Trial, trial_id)
+
+
+def tid(handle) -> str:  # type: ignore[no-untyped-def]
+    return handle.id.removeprefix("trial-")
+
+
+__all__ = [
+    "License",
+    "Notice",
+    "Org",
+    "OrgUser",
+    "PartnerCustomer",
+    "PhoneNumber",
+    "Trial",
+    "notices",
+    "recipients",
+    "refused",
+    "rows",
+    "tid",
+    "trial_row",
+    "until",
+]
+
+
+@contextlib.contextmanager
+def refused(rule: str, field: str | None = None):  # type: ignore[no-untyped-def]
+    """An update refused by ``rule`` (its validator or handler), naming ``field``."""
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        yield err
+    cause = err.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    assert cause.message.startswith(rule), cause.message
+    if field:
+        assert f"({field})" in cause.message, cause.message
