@@ -1,3 +1,7 @@
 """Imports every table module, so Alembic's metadata (and tests) see every table."""
 
-from models import tables  # noqa: F401
+from models import (
+    devices,  # noqa: F401
+    tables,  # noqa: F401
+    wholesale,  # noqa: F401
+)

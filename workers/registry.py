@@ -6,12 +6,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from activities.devices import DeviceActivities
 from activities.mail import Mailer
 from activities.trial import TrialActivities
+from activities.wholesale import WholesaleActivities
 from models.db import Database
+from workflows.devices import DeviceTrial
 from workflows.trial import TrialLifecycle
+from workflows.wholesale import WholesaleCustomerProvisioning
 
-WORKFLOWS: Sequence[type] = [TrialLifecycle]
+WORKFLOWS: Sequence[type] = [TrialLifecycle, DeviceTrial, WholesaleCustomerProvisioning]
 
 
 @dataclass
@@ -37,4 +41,22 @@ def activities(deps: Deps) -> list[Callable[..., Any]]:
         trial.release_numbers,
         trial.convert_trial,
         trial.remove_pending_customer,
+        *device_activities(deps),
+        *wholesale_activities(deps),
+    ]
+
+
+def device_activities(deps: Deps) -> list[Callable[..., Any]]:
+    devices = DeviceActivities(deps.db, deps.mailer)
+    return [devices.device_policy, devices.record_devices, devices.send_device_notices]
+
+
+def wholesale_activities(deps: Deps) -> list[Callable[..., Any]]:
+    w = WholesaleActivities(deps.db, deps.mailer)
+    return [
+        w.provision_customer,
+        w.refuse_attach,
+        w.escalate_compliance,
+        w.apply_customer_change,
+        w.remove_customer,
     ]

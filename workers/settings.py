@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # --- Worker -------------------------------------------------------------------------
     max_concurrent_activities: int = Field(50, ge=1, description="Activity slots per worker.")
     max_concurrent_workflow_tasks: int = Field(50, ge=1, description="Workflow task slots.")
+    max_cached_workflows: int = Field(
+        1000, ge=0, description="Workflows kept in worker memory (sticky); 0 disables caching."
+    )
     graceful_shutdown_seconds: float = Field(
         30.0, ge=0, description="On SIGTERM, how long running activities may finish."
     )
@@ -73,6 +76,38 @@ class Settings(BaseSettings):
     trial_user_notice_days: int = Field(30, ge=0, description="TR-E3 user notice, days after T.")
     trial_number_retention_days: int = Field(15, ge=0, description="TR-E5 number retention.")
     trial_max_days: int = Field(90, ge=1, description="Longest trial duration or extension.")
+
+    # --- Policy: trial devices (TR-D2, DV-1; snapshotted when a device lifecycle starts) ----
+    device_return_days: int = Field(
+        14, ge=1, description="DV-1: returns are due this many days after the device expiry."
+    )
+    device_max_days: int = Field(
+        120, ge=1, description="TR-D2: longest device trial, first shipment to expiry."
+    )
+    device_return_reminder_days: list[int] = Field(
+        [7, 1], description="Return reminders, days before the due date (JSON list)."
+    )
+    trials_team_email: str = Field(
+        "trials-team@localhost",
+        description="The trials team: device extension approvals, overdue escalations (DV-5).",
+    )
+
+    # --- Policy: wholesale (WH, PX; snapshotted when a customer's workflow starts) ------------
+    wholesale_compliance_hold_hours: float = Field(
+        72.0, gt=0, description="WH-C2: a compliance hold this old is escalated to operations."
+    )
+    wholesale_compliance_recheck_hours: float = Field(
+        6.0, gt=0, description="WH-C2: how often a held customer is screened again."
+    )
+    wholesale_api_rate_per_second: float = Field(
+        200.0, gt=0, description="Wholesale API: requests per second per token (then 429)."
+    )
+    wholesale_api_burst: int = Field(
+        2000, ge=1, description="Wholesale API: burst of requests a token may send at once."
+    )
+    wholesale_operations_email: str = Field(
+        "wholesale-ops@localhost", description="WH-C2: who gets escalated compliance cases."
+    )
 
 
 @lru_cache

@@ -15,10 +15,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.devices import DeviceActivities
     from activities.trial import TrialActivities
+    from models.devices import DeviceTrialInput, TrialCancelled, TrialConverted
     from models.trial import (
         ENDED_STATES,
         AcceptConsent,
@@ -39,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateResult,
     )
     from workflows import search_attributes as sa
+from workflows.devices import DeviceTrial, device_workflow_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
@@ -104,6 +108,7 @@ class TrialLifecycle:
         self._recorded: dict | None = None
         self._published: tuple | None = None
         self._end_set_at: datetime | None = None
+        self.devices_workflow_id: str | None = None  # the DeviceTrial child, once started
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -185,22 +190,22 @@ class TrialLifecycle:
         p = self.policy
         workflow.logger.info("deadline reached: %s", d.kind)
         if d.kind == "consent_expires":  # TR-C3
-            self.state = "consent_expired"
             await self._act(
                 TrialActivities.remove_pending_customer,
                 self.inp.trial_id,
                 summary="remove customer from partner list",
             )
-            await self._notify("consent_expired", consent_days=str(p.consent_days))
+            await self._notify("consent_expired", due=d.at, consent_days=str(p.consent_days))
+            self.state = "consent_expired"
         elif d.kind == "expiry_t_minus_7":  # TR-E1
-            await self._notify("expiry_t_minus_7", **self._expiry_context(d.at))
+            await self._notify("expiry_t_minus_7", due=d.at, **self._expiry_context(d.at))
         elif d.kind == "trial_expires":  # TR-E1 then TR-E2
-            await self._notify("expiry_today", **self._expiry_context(d.at))
+            await self._notify("expiry_today", due=d.at, **self._expiry_context(d.at))
             assert self.ends_at is not None
             self.grace_ends_at = self.ends_at + p.days(p.grace_days)
             self.state = "grace"
         elif d.kind == "services_ended_notice":  # TR-E3
-            await self._notify("services_ended", days_after=str(p.user_notice_days))
+            await self._notify("services_ended", due=d.at, days_after=str(p.user_notice_days))
         elif d.kind == "grace_ends":  # TR-E4, TR-E5
             if "services_ended" not in self.sent:
                 await self._notify("services_ended", days_after=str(p.user_notice_days))
@@ -234,15 +239,15 @@ class TrialLifecycle:
 
     async def _end_services(self, at: datetime) -> None:
         """Trial licenses removed; with calling, calling stops and numbers are retained."""
+        release_at = None
         if "calling" in self.services:
-            self.numbers_release_at = at + self.policy.days(self.policy.number_retention_days)
+            release_at = at + self.policy.days(self.policy.number_retention_days)
         await self._act(
             TrialActivities.end_trial_services,
-            EndServices(
-                trial_id=self.inp.trial_id, at=at, numbers_release_at=self.numbers_release_at
-            ),
+            EndServices(trial_id=self.inp.trial_id, at=at, numbers_release_at=release_at),
             summary="remove trial licenses, stop calling, retain numbers",
         )
+        self.numbers_release_at = release_at
 
     async def _provision(self) -> None:
         await self._act(TrialActivities.provision_trial, self._plan(), summary="provision trial")
@@ -250,6 +255,8 @@ class TrialLifecycle:
         self._set_end(self.activated_at + self.policy.days(self.inp.days))
         self.state = "active"
         await self._notify("welcome", ends_at=self.ends_at.strftime("%Y-%m-%d"))  # TR-S5
+        if "devices" in self.services:
+            await self._devices_child_start()  # devices: their own lifecycle (TR-S4, DV)
 
     def _plan(self) -> ProvisionPlan:
         return ProvisionPlan(
@@ -315,22 +322,24 @@ class TrialLifecycle:
             await self._provision()
 
     async def _cancel(self, req: CancelRequest) -> None:
-        """TR-D4 (and TR-C5 while pending)."""
+        """TR-D4 (and TR-C5 while pending). The effects first, then the new state."""
         if self.state in ENDED_STATES:
             workflow.logger.warning("ignored cancel: trial is %s", self.state)
             return
-        was = self.state
-        self.state = "cancelled"
-        self.cancelled_at = workflow.now()
-        self.cancelled_by = req.by
-        if was == "pending_consent":
+        at = workflow.now()
+        if self.state == "pending_consent":
             await self._act(
                 TrialActivities.remove_pending_customer,
                 self.inp.trial_id,
                 summary="remove customer from partner list",
             )
-        elif was in ("active", "grace"):
-            await self._end_services(self.cancelled_at)
+        elif self.state in ("active", "grace"):
+            await self._end_services(at)
+        self.state = "cancelled"
+        self.cancelled_at = at
+        self.cancelled_by = req.by
+        # Devices: returns now due two weeks after the cancellation (DV-1).
+        await self._devices_signal("trial_cancelled", TrialCancelled(at=at))
 
     # --- updates (validated; the caller gets an answer or a refusal) ---------------------
 
@@ -399,6 +408,8 @@ class TrialLifecycle:
                 await self._act(
                     TrialActivities.provision_trial, self._plan(), summary="apply service change"
                 )
+                if "devices" in self.services:
+                    await self._devices_child_start()  # devices added to an active trial
             self._changed = True
             return self._result(f"services: {', '.join(self.services)} x {self.license_count}")
 
@@ -432,6 +443,7 @@ class TrialLifecycle:
             self.state = "converted"
             self.converted_at = now
             self.order_id = req.order_id
+            await self._devices_signal("trial_converted", TrialConverted())  # TR-V4: still owed
             self._changed = True
             return self._result("converted to paid; trial usage data kept (TR-V1)")
 
@@ -506,10 +518,55 @@ class TrialLifecycle:
             return f"{when}; or convert (grace, TR-E2)"
         return when
 
+    # --- the DeviceTrial child (workflows/devices.py) ------------------------------------
+
+    async def _devices_child_start(self) -> None:
+        """Start ``devices-<trial_id>`` once. ABANDON: returns stay owed after the trial ends
+        (TR-V4); its policy is snapshotted now, with this trial's day length."""
+        if self.devices_workflow_id is not None:
+            return
+        wid = device_workflow_id(self.inp.trial_id)
+        policy = await self._act(
+            DeviceActivities.device_policy,
+            self.policy.day_seconds,
+            summary="snapshot the device policy",
+        )
+        try:
+            await workflow.start_child_workflow(
+                DeviceTrial.run,
+                DeviceTrialInput(
+                    trial_id=self.inp.trial_id,
+                    partner_org_id=self.inp.partner_org_id,
+                    customer_org_id=self.inp.customer_org_id,
+                    trial_days=self.inp.days,
+                    policy=policy,
+                ),
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Trial devices of trial {self.inp.trial_id}",
+            )
+        except FailureError as err:  # already started (e.g. by an earlier run): keep it
+            workflow.logger.warning("device lifecycle %s not started: %s", wid, err)
+        self.devices_workflow_id = wid
+
+    async def _devices_signal(self, name: str, payload: object) -> None:
+        """Tell the device lifecycle about the trial; one that has finished owes nothing."""
+        if self.devices_workflow_id is None:
+            return
+        try:
+            await workflow.get_external_workflow_handle(self.devices_workflow_id).signal(
+                name, payload
+            )
+        except FailureError as err:
+            workflow.logger.warning("device lifecycle not signalled (%s): %s", name, err)
+
     # --- plumbing -----------------------------------------------------------------------
 
-    async def _notify(self, kind: str, round_: int = 0, **context: object) -> None:
-        due = workflow.now()
+    async def _notify(
+        self, kind: str, round_: int = 0, due: datetime | None = None, **context: object
+    ) -> None:
+        """Send one kind of notice to everyone owed it; ``due`` is the deadline it belongs to."""
+        due = due or workflow.now()
         ctx = {
             k: (v.strftime("%Y-%m-%d") if isinstance(v, datetime) else str(v))
             for k, v in context.items()

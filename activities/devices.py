@@ -1,0 +1,288 @@
+"""Activities of the device lifecycle (``DeviceTrial``): the read model and the notices.
+
+The workflow holds the truth; ``record_devices`` makes the ``device_*`` rows equal to it with
+upserts (a retry writes the same thing again). Notices go through the shared outbox
+(``put`` + ``deliver``) under unique keys ``devices:<trial>:<kind>:<tag>:<recipient>``, so
+each is sent exactly once however often the activity runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from jinja2 import Environment, StrictUndefined
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.mail import Mailer
+from activities.notices import deliver, put
+from models.db import Database
+from models.devices import (
+    Device,
+    DeviceExtension,
+    DeviceNoticeBatch,
+    DevicePolicy,
+    DeviceShipment,
+    DeviceStatus,
+    DeviceTrialRow,
+)
+from models.tables import Org, OrgUser, Trial
+from models.trial import NoticeView
+
+log = structlog.get_logger(__name__)
+
+_jinja = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+# kind -> audience -> (subject, body). Audiences: customer_admin, partner_admin, trials_team.
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "device_eula": {
+        "customer_admin": (
+            "Webex trial devices for {{ org }}: return by {{ return_due }}",
+            "{{ partner }} shipped {{ quantity }} x {{ model }} ({{ device_type }}) to {{ org }}\n"
+            "on {{ shipped }} for a trial. Serial numbers: {{ serials }}.\n\n"
+            "End-user licence agreement for trial devices\n"
+            "The devices are lent for the trial until {{ expires }}, the device expiry date.\n"
+            "They must be returned within {{ return_days }} days after that date, by\n"
+            "{{ return_due }}, whatever date the admin portal shows.\n\n"
+            "How to return them ({{ carrier }}): {{ instructions }}\n"
+            "{% if psu %}\nPhones ship without power supplies: they need Power over\n"
+            "Ethernet (PoE). Without PoE, contact the trials team at {{ trials_team }}.\n"
+            "{% endif %}",
+        )
+    },
+    "device_return_reminder": {
+        "customer_admin": (
+            "Return your Webex trial devices by {{ return_due }}",
+            "The trial devices of {{ org }} are due back by {{ return_due }} ({{ days_left }}\n"
+            "days left). Still to return: {{ missing }}.\n\n{{ instructions }}\n",
+        ),
+        "partner_admin": (
+            "Trial devices of {{ org }} due back by {{ return_due }}",
+            "{{ org }} still has trial devices out, due back by {{ return_due }}\n"
+            "({{ days_left }} days left): {{ missing }}.\n",
+        ),
+    },
+    "device_overdue": {
+        "partner_admin": (
+            "Trial devices overdue: {{ org }}",
+            "The trial devices of {{ org }} were due back by {{ return_due }} and are overdue.\n"
+            "Missing serial numbers: {{ missing }}.\n",
+        ),
+        "trials_team": (
+            "Overdue trial devices: {{ org }} (partner {{ partner }}, trial {{ trial_id }})",
+            "Due back by {{ return_due }}; still missing: {{ missing }}.\n",
+        ),
+    },
+    "device_return_label": {
+        "customer_admin": (
+            "A new UPS return label for your Webex trial devices",
+            "Return label {{ label }} for the {{ model }} ({{ device_type }}) of {{ org }}: print\n"
+            "it, attach it to the box and call UPS to schedule the pickup. Return by\n"
+            "{{ return_due }}. Still to return: {{ missing }}.\n",
+        )
+    },
+    "device_extension_requested": {
+        "trials_team": (
+            "Device trial extension requested: {{ org }} (trial {{ trial_id }})",
+            "{{ partner }} asks to extend the device trial of {{ org }} by {{ days }} days:\n"
+            "{{ reason }}\nThe devices expire {{ expires }}; at most {{ room }} more days can be\n"
+            "approved (a device trial lasts at most {{ max_days }} days). Approve or reject:\n"
+            "lifecycles devices approve-extension {{ trial_id }} --by YOU\n"
+            "lifecycles devices reject-extension {{ trial_id }} --by YOU --reason WHY\n",
+        )
+    },
+    "device_extension_approved": {
+        "customer_admin": (
+            "Webex trial devices: new expiry date {{ expires }}",
+            "The device trial of {{ org }} was extended by {{ days }} days. The devices now\n"
+            "expire {{ expires }} and must be returned by {{ return_due }}.\n",
+        ),
+        "partner_admin": (
+            "Device trial of {{ org }} extended to {{ expires }}",
+            "The trials team approved {{ days }} more days. Return due by {{ return_due }}.\n",
+        ),
+    },
+    "device_extension_rejected": {
+        "partner_admin": (
+            "Device trial extension for {{ org }} not approved",
+            "The trials team did not approve {{ days }} more days: {{ reason }}\n"
+            "The devices expire {{ expires }}; return by {{ return_due }}.\n",
+        )
+    },
+}
+
+
+def render(kind: str, audience: str, context: dict[str, str]) -> tuple[str, str]:
+    subject, body = TEMPLATES[kind][audience]
+    return (
+        _jinja.from_string(subject).render(**context).strip(),
+        _jinja.from_string(body).render(**context),
+    )
+
+
+def notice_key(trial_id: str, kind: str, tag: str, recipient: str) -> str:
+    return f"devices:{trial_id}:{kind}:{tag}:{recipient}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _partner_admins(s: AsyncSession, partner_org_id: str) -> list[str]:
+    q = (
+        select(OrgUser.email)
+        .where(OrgUser.org_id == partner_org_id, col(OrgUser.admin_role).is_not(None))
+        .order_by(OrgUser.email)
+    )
+    return list((await s.exec(q)).all())
+
+
+class DeviceActivities:
+    def __init__(self, db: Database, mailer: Mailer) -> None:
+        self.db = db
+        self.mailer = mailer
+
+    @activity.defn
+    async def device_policy(self, day_seconds: float) -> DevicePolicy:
+        """Snapshot the device settings (TR-D2, DV-1) for a new device lifecycle; the trial's
+        own day length is kept so both clocks agree."""
+        from workers.settings import get_settings
+
+        return DevicePolicy.from_settings(get_settings(), day_seconds=day_seconds)
+
+    @activity.defn
+    async def record_devices(self, st: DeviceStatus) -> None:
+        """Make the read model (``device_trial``, ``device_shipment``, ``device``,
+        ``device_extension``) equal to the workflow's status."""
+        now = _now()
+        trial_values = {
+            "workflow_id": activity.info().workflow_id,
+            "partner_org_id": st.partner_org_id,
+            "customer_org_id": st.customer_org_id,
+            "state": st.state,
+            "trial_days": st.trial_days,
+            "first_shipped_at": st.first_shipped_at,
+            "expires_at": st.expires_at,
+            "return_due_at": st.return_due_at,
+            "converted_at": st.converted_at,
+            "cancelled_at": st.cancelled_at,
+            "overdue_at": st.overdue_at,
+            "returned_at": st.returned_at,
+            "closed_reason": st.closed_reason,
+            "next_deadline_at": st.next_deadline_at,
+            "next_deadline_kind": st.next_deadline_kind,
+            "updated_at": now,
+        }
+        async with self.db.session() as s:
+            await s.exec(
+                insert(DeviceTrialRow)
+                .values(trial_id=st.trial_id, created_at=now, **trial_values)
+                .on_conflict_do_update(index_elements=["trial_id"], set_=trial_values)
+            )  # type: ignore[call-overload]
+            for sh in st.shipments:
+                await s.exec(
+                    insert(DeviceShipment)
+                    .values(
+                        trial_id=st.trial_id,
+                        device_type=sh.device_type,
+                        model=sh.model,
+                        quantity=sh.quantity,
+                        country=sh.country,
+                        region=sh.region,
+                        carrier=sh.carrier,
+                        return_label_in_box=sh.return_label_in_box,
+                        labels=list(sh.labels),
+                        shipped_at=sh.shipped_at,
+                    )
+                    .on_conflict_do_update(
+                        index_elements=["trial_id", "device_type"], set_={"labels": list(sh.labels)}
+                    )
+                )  # type: ignore[call-overload]
+            for d in st.devices:
+                changing = {
+                    "state": d.state,
+                    "returned_at": d.returned_at,
+                    "return_carrier": d.return_carrier,
+                    "return_tracking": d.return_tracking,
+                }
+                await s.exec(
+                    insert(Device)
+                    .values(
+                        trial_id=st.trial_id,
+                        serial=d.serial,
+                        device_type=d.device_type,
+                        model=d.model,
+                        shipped_at=d.shipped_at,
+                        **changing,
+                    )
+                    .on_conflict_do_update(index_elements=["trial_id", "serial"], set_=changing)
+                )  # type: ignore[call-overload]
+            for e in st.extensions:
+                decided = {
+                    "state": e.state,
+                    "decided_at": e.decided_at,
+                    "decided_by": e.decided_by,
+                    "decision_reason": e.decision_reason,
+                }
+                await s.exec(
+                    insert(DeviceExtension)
+                    .values(
+                        trial_id=st.trial_id,
+                        seq=e.seq,
+                        days=e.days,
+                        reason=e.reason,
+                        requested_at=e.requested_at,
+                        **decided,
+                    )
+                    .on_conflict_do_update(index_elements=["trial_id", "seq"], set_=decided)
+                )  # type: ignore[call-overload]
+
+    @activity.defn
+    async def send_device_notices(self, batch: DeviceNoticeBatch) -> list[NoticeView]:
+        """Write the notice to the outbox once per recipient, then send what is unsent."""
+        now = _now()
+        workflow_id = activity.info().workflow_id
+        async with self.db.session() as s:
+            trial = await s.get(Trial, batch.trial_id)
+            if trial is None:
+                raise LookupError(f"no trial {batch.trial_id}")
+            org = await s.get(Org, trial.customer_org_id)
+            partner = await s.get(Org, trial.partner_org_id)
+            context = {
+                "org": org.name if org else trial.customer_org_id,
+                "partner": partner.name if partner else trial.partner_org_id,
+                "trial_id": trial.id,
+                "trials_team": batch.trials_team_email,
+                **batch.context,
+            }
+            by_audience = {
+                "customer_admin": [trial.customer_admin_email],
+                "partner_admin": await _partner_admins(s, trial.partner_org_id),
+                "trials_team": [batch.trials_team_email],
+            }
+            keys: list[str] = []
+            for audience in TEMPLATES[batch.kind]:
+                subject, body = render(batch.kind, audience, context)
+                for email in by_audience[audience]:
+                    key = notice_key(trial.id, batch.kind, batch.tag, email)
+                    if key in keys:
+                        continue
+                    await put(
+                        s,
+                        key=key,
+                        kind=batch.kind,
+                        recipient=email,
+                        subject=subject,
+                        body=body,
+                        due_at=batch.due_at,
+                        workflow_id=workflow_id,
+                        trial_id=trial.id,
+                        now=now,
+                    )
+                    keys.append(key)
+        sent = await deliver(self.db, self.mailer, keys)
+        log.info("device notices sent", kind=batch.kind, tag=batch.tag, count=len(sent))
+        return sent

@@ -1,0 +1,102 @@
+"""The HTTP API (FastAPI): Webex-Wholesale-shaped endpoints in front of the lifecycles.
+
+``create_app(settings, db_url)`` builds it (``lifecycles dev`` serves it beside the worker);
+``serve(settings)`` runs it alone (``lifecycles api``). OpenAPI at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from temporalio.client import Client
+
+from activities import wholesale_problems as P
+from activities.mail import Mailer
+from api import customers, errors, partners, subscribers
+from api.auth import RateLimiter
+from models.db import Database
+from workers.settings import Settings
+
+DESCRIPTION = """\
+Machine-to-machine provisioning for a service provider's back office, shaped like Cisco's
+Webex Wholesale API (paths, camelCase fields, status values, `{errorCode, description}`
+errors). Every call carries `Authorization: Bearer <token>` (`lifecycles token create`).
+Customer provisioning, update and removal answer 202 with a `Location` at once and finish
+in the customer's Temporal workflow (PX-3). Retried requests are safe: the same `externalId`
+(customers), email (subscribers) or `Idempotency-Key` header never provisions twice.
+"""
+
+
+def create_app(
+    settings: Settings,
+    db_url: str,
+    *,
+    client: Client | None = None,
+    db: Database | None = None,
+    mailer: Mailer | None = None,
+    task_queue: str | None = None,
+) -> FastAPI:
+    """The app. ``client``/``db`` are made at start-up unless given (tests give them)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned_db = owned_client = False
+        if getattr(app.state, "db", None) is None:
+            app.state.db = Database(db_url, pool_size=20)
+            owned_db = True
+        if getattr(app.state, "client", None) is None:
+            from workers.client import connect
+
+            app.state.client = await connect(settings)
+            owned_client = True
+        try:
+            yield
+        finally:
+            if owned_db:
+                await app.state.db.dispose()
+                app.state.db = None
+            if owned_client:
+                app.state.client = None
+
+    app = FastAPI(
+        title="webex-lifecycles wholesale API",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.client = client
+    app.state.mailer = mailer or Mailer.from_settings(settings)
+    app.state.task_queue = task_queue or settings.task_queue
+    app.state.limiter = RateLimiter(
+        settings.wholesale_api_rate_per_second, settings.wholesale_api_burst
+    )
+    errors.install(app)
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """PostgreSQL text cannot hold NUL: refuse it in the path or query (400)."""
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            return errors.error_response(400, P.INVALID, "the URL contains a NUL character")
+        return await call_next(request)
+
+    app.include_router(customers.router)
+    app.include_router(subscribers.router)
+    app.include_router(partners.router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the API alone (``lifecycles api``), against the configured PostgreSQL."""
+    import uvicorn
+
+    from scripts import stack
+    from workers.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    host, _, port = settings.api_bind.rpartition(":")
+    app = create_app(settings, stack.database(settings).url)
+    uvicorn.run(app, host=host or "127.0.0.1", port=int(port), log_config=None)

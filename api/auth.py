@@ -1,0 +1,194 @@
+"""Bearer tokens of partner admins (stored hashed, with scopes), sub-partner scoping (WH-SP1,
+PX-6), a per-token rate limit (429) and idempotent retries (``Idempotency-Key``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import select
+
+from activities import wholesale_problems as P
+from activities.wholesale_store import Scope, hash_token, request_hash
+from api.errors import ApiError
+from models.db import Database
+from models.wholesale import IdempotencyKey, WholesaleApiToken, WholesaleSubPartner
+
+bearer = HTTPBearer(auto_error=False, description="A token from `lifecycles token create`.")
+
+
+@dataclass
+class Actor:
+    token_id: str
+    partner_org_id: str
+    sub_partner_org_id: str | None
+    scopes: frozenset[str]
+    suspended: bool = False
+
+    @property
+    def owner(self) -> str:
+        return self.sub_partner_org_id or self.partner_org_id
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.partner_org_id, self.sub_partner_org_id)
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float = field(default_factory=time.monotonic)
+
+
+class RateLimiter:
+    """A token bucket per API token, in memory (one per API process)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.buckets: dict[str, Bucket] = {}
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        b = self.buckets.setdefault(key, Bucket(float(self.burst), now))
+        b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
+        b.at = now
+        if b.tokens >= 1:
+            b.tokens -= 1
+            return 0.0
+        return (1 - b.tokens) / self.rate
+
+
+def db_of(request: Request) -> Database:
+    return request.app.state.db
+
+
+async def authenticate(
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Actor:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise ApiError(
+            401, P.UNAUTHORIZED, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
+        )
+    token_hash = hash_token(creds.credentials)
+    async with db_of(request).session() as s:
+        tok = (
+            await s.exec(
+                select(WholesaleApiToken).where(WholesaleApiToken.token_hash == token_hash)
+            )
+        ).first()
+        if tok is None or tok.revoked_at is not None:
+            raise ApiError(
+                401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"}
+            )
+        sp = (
+            await s.get(WholesaleSubPartner, tok.sub_partner_org_id)
+            if tok.sub_partner_org_id
+            else None
+        )
+    wait = request.app.state.limiter.take(tok.id)
+    if wait:
+        raise ApiError(
+            429, P.RATE_LIMITED, "too many requests", {"Retry-After": str(max(1, round(wait)))}
+        )
+    return Actor(
+        token_id=tok.id,
+        partner_org_id=tok.partner_org_id,
+        sub_partner_org_id=tok.sub_partner_org_id,
+        scopes=frozenset(tok.scopes),
+        suspended=bool(sp and sp.provisioning_state == "suspended"),
+    )
+
+
+async def on_behalf(request: Request, actor: Actor, sub_partner_org_id: str | None) -> Actor:
+    """``onBehalfOfSubPartnerOrgId``: a partner acts as one of its sub-partners."""
+    if not sub_partner_org_id or sub_partner_org_id == actor.sub_partner_org_id:
+        return actor
+    if actor.sub_partner_org_id:
+        raise ApiError(403, P.FORBIDDEN, "WH-SP1: a sub-partner acts only for itself")
+    async with db_of(request).session() as s:
+        sp = await s.get(WholesaleSubPartner, sub_partner_org_id)
+    if sp is None or sp.parent_org_id != actor.partner_org_id:
+        raise ApiError(
+            403, P.FORBIDDEN, "WH-SP1 (onBehalfOfSubPartnerOrgId): not a sub-partner of yours"
+        )
+    return Actor(
+        token_id=actor.token_id,
+        partner_org_id=actor.partner_org_id,
+        sub_partner_org_id=sp.org_id,
+        scopes=actor.scopes,
+        suspended=sp.provisioning_state == "suspended",
+    )
+
+
+def require(actor: Actor, scope: str, *, change: bool = False, delete: bool = False) -> None:
+    if scope not in actor.scopes:
+        raise ApiError(403, P.FORBIDDEN, f"the token lacks the {scope} scope")
+    if actor.suspended and change and not delete:  # PX-6
+        raise ApiError(
+            403, P.SUB_PARTNER_SUSPENDED, "PX-6: a suspended sub-partner can only delete"
+        )
+
+
+# --- idempotent retries -----------------------------------------------------------------------
+
+IDEMPOTENCY_HEADERS = ("idempotency-key", "x-request-id")
+
+
+def idempotency_key(request: Request) -> str | None:
+    for h in IDEMPOTENCY_HEADERS:
+        if v := request.headers.get(h):
+            return v[:200]
+    return None
+
+
+async def replay(request: Request, actor: Actor, payload: object) -> JSONResponse | None:
+    """The stored answer of an earlier request with the same key, if any."""
+    key = idempotency_key(request)
+    if key is None:
+        return None
+    async with db_of(request).session() as s:
+        row = await s.get(IdempotencyKey, (actor.owner, key))
+    if row is None:
+        return None
+    if row.request_hash != request_hash([request.method, request.url.path, payload]):
+        raise ApiError(
+            409, P.IDEMPOTENCY_MISMATCH, "Idempotency-Key reused for a different request"
+        )
+    headers = {"Location": row.location} if row.location else None
+    return JSONResponse(row.body, status_code=row.status_code, headers=headers)
+
+
+async def remember(
+    request: Request,
+    actor: Actor,
+    payload: object,
+    status: int,
+    body: object,
+    location: str | None = None,
+) -> None:
+    key = idempotency_key(request)
+    if key is None:
+        return
+    from datetime import UTC, datetime
+
+    async with db_of(request).session() as s:
+        await s.exec(
+            insert(IdempotencyKey)
+            .values(
+                owner=actor.owner,
+                key=key,
+                method=request.method,
+                path=request.url.path[:300],
+                request_hash=request_hash([request.method, request.url.path, payload]),
+                status_code=status,
+                body=body,
+                location=location,
+                created_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing()
+        )  # type: ignore[call-overload]

@@ -1,0 +1,403 @@
+"""``/v1/wholesale/customers``: provision (202 + Location at once, PX-3), list, get, update,
+remove, precheck. Every change of a customer goes through its workflow."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import wholesale_problems as P
+from activities.wholesale import attach_approval_reasons
+from activities.wholesale_problems import Refused, conflict, raise_all
+from activities.wholesale_store import (
+    CustomerSpec,
+    customer_conflicts,
+    customer_field_problems,
+    new_id,
+    packages_held,
+    request_hash,
+    visible_customer,
+)
+from api.auth import Actor, authenticate, db_of, on_behalf, remember, replay, require
+from api.errors import ERROR_RESPONSES, not_found
+from api.schemas import (
+    CustomerCreate,
+    CustomerList,
+    CustomerOut,
+    CustomerPrecheck,
+    CustomerStatus,
+    CustomerUpdate,
+    PrecheckOut,
+    ResourceUrl,
+)
+from models.wholesale import WholesaleCustomer
+from models.wholesale_flow import CustomerChange, DeleteRequest, WholesalePolicy
+from workers.wholesale_starter import customer_workflow_id, start_customer
+from workflows.wholesale import WholesaleCustomerProvisioning
+
+router = APIRouter(prefix="/v1/wholesale", tags=["Wholesale Customers"], responses=ERROR_RESPONSES)
+
+READ, WRITE = "wholesale_customers_read", "wholesale_customers_write"
+OnBehalf = Annotated[
+    str | None,
+    Query(
+        alias="onBehalfOfSubPartnerOrgId",
+        max_length=40,
+        description="A partner acts for one of its sub-partners.",
+    ),
+]
+SHOWS_ORG = ("provisioned", "provisioned_with_errors", "updating")
+
+
+def customer_out(c: WholesaleCustomer) -> CustomerOut:
+    return CustomerOut.model_validate(
+        {
+            "id": c.id,
+            "orgId": c.org_id if c.status in SHOWS_ORG else None,
+            "externalId": c.external_id,
+            "address": c.address,
+            "status": c.status,
+            "packages": [p["name"] for p in c.packages],
+            "resourceDetails": {"packages": c.packages},
+            "errors": c.errors,
+        }
+    )
+
+
+def location(request: Request, customer_id: str) -> str:
+    return str(request.url_for("get_customer", customerId=customer_id))
+
+
+def accepted(request: Request, customer_id: str) -> JSONResponse:
+    url = location(request, customer_id)
+    return JSONResponse({"url": url}, status_code=202, headers={"Location": url})
+
+
+async def _start(request: Request, c: WholesaleCustomer) -> None:
+    st = request.app.state
+    await start_customer(
+        st.client,
+        customer_id=c.id,
+        partner_org_id=c.partner_org_id,
+        sub_partner_org_id=c.sub_partner_org_id,
+        policy=WholesalePolicy.from_settings(st.settings),
+        task_queue=st.task_queue,
+        packages=[p["name"] for p in c.packages],
+    )
+
+
+@router.post(
+    "/customers",
+    status_code=202,
+    response_model=ResourceUrl,
+    summary="Provision a Wholesale Customer",
+    responses={202: {"headers": {"Location": {"schema": {"type": "string"}}}}},
+)
+async def create_customer(
+    request: Request,
+    body: CustomerCreate,
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> JSONResponse:
+    """Accepted at once (PX-3); the customer's workflow provisions it. The same request
+    again (same externalId and body, or the same Idempotency-Key) gets the same answer and
+    provisions nothing twice."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, WRITE, change=True)
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if (earlier := await replay(request, actor, payload)) is not None:
+        return earlier
+    spec = CustomerSpec(
+        provisioning_id=body.provisioning_id,
+        packages=list(body.packages),
+        external_id=body.external_id,
+        org_id=body.org_id,
+        address=payload["address"],
+        customer_info=payload.get("customerInfo"),
+        provisioning_parameters=payload.get("provisioningParameters", {}),
+    )
+    raise_all(customer_field_problems(spec))
+    rh = request_hash(payload)
+    async with db_of(request).session() as s:
+        existing = await _by_external_id(s, actor, body.external_id)
+        if existing is None:
+            problems = await customer_conflicts(s, actor.scope, spec)
+            # the externalId is settled by the insert below (a racing retry finds its twin)
+            raise_all([p for p in problems if p.field != "externalId"])
+            cid = new_id()
+            inserted = (
+                await s.exec(
+                    insert(WholesaleCustomer)
+                    .values(
+                        id=cid,
+                        partner_org_id=actor.partner_org_id,
+                        sub_partner_org_id=actor.sub_partner_org_id,
+                        external_id=body.external_id,
+                        org_id=body.org_id,
+                        attach=body.org_id is not None,
+                        provisioning_id=body.provisioning_id,
+                        status="provisioning",
+                        packages=[
+                            {"name": p, "status": "provisioning", "warnings": [], "errors": []}
+                            for p in body.packages
+                        ],
+                        errors=[],
+                        address=spec.address,
+                        customer_info=spec.customer_info or {},
+                        provisioning_parameters=spec.provisioning_parameters,
+                        request_hash=rh,
+                        workflow_id=customer_workflow_id(cid),
+                        created_at=text("clock_timestamp()"),
+                        status_changed_at=text("clock_timestamp()"),
+                    )
+                    .on_conflict_do_nothing(index_elements=["partner_org_id", "external_id"])
+                    .returning(WholesaleCustomer.id)  # type: ignore[arg-type]
+                )
+            ).first()
+            if inserted is None:  # a concurrent request with this externalId won
+                existing = await _by_external_id(s, actor, body.external_id)
+        if existing is not None and (not actor.scope.sees(existing) or existing.request_hash != rh):
+            raise Refused(
+                [
+                    conflict(
+                        P.CUSTOMER_EXISTS, "WH-C1", "externalId", "a customer has this external ID"
+                    )
+                ]
+            )
+        customer = existing or await s.get(WholesaleCustomer, cid)
+    assert customer is not None
+    await _start(request, customer)  # idempotent: the retry of a crashed request starts it
+    url = location(request, customer.id)
+    await remember(request, actor, payload, 202, {"url": url}, url)
+    return accepted(request, customer.id)
+
+
+async def _by_external_id(s, actor: Actor, external_id: str) -> WholesaleCustomer | None:  # type: ignore[no-untyped-def]
+    return (
+        await s.exec(
+            select(WholesaleCustomer).where(
+                WholesaleCustomer.partner_org_id == actor.partner_org_id,
+                WholesaleCustomer.external_id == external_id,
+            )
+        )
+    ).first()
+
+
+@router.get("/customers", response_model=CustomerList, response_model_exclude_none=True)
+async def list_customers(
+    request: Request,
+    external_id: Annotated[str | None, Query(alias="externalId", max_length=256)] = None,
+    org_id: Annotated[str | None, Query(alias="orgId", max_length=40)] = None,
+    status: Annotated[list[CustomerStatus] | None, Query(max_length=7)] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> CustomerList:
+    """WH-C5: exact-match filters, ``offset``/``max`` paging, from the read model."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, READ)
+    q = actor.scope.customers(select(WholesaleCustomer))
+    if external_id is not None:
+        q = q.where(WholesaleCustomer.external_id == external_id)
+    if org_id is not None:
+        q = q.where(WholesaleCustomer.org_id == org_id)
+    if status:
+        q = q.where(col(WholesaleCustomer.status).in_(status))
+    q = q.order_by(col(WholesaleCustomer.created_at), col(WholesaleCustomer.id))
+    async with db_of(request).session() as s:
+        rows = (await s.exec(q.offset(offset).limit(max_))).all()
+    return CustomerList(items=[customer_out(c) for c in rows])
+
+
+@router.get(
+    "/customers/{customerId}",
+    response_model=CustomerOut,
+    response_model_exclude_none=True,
+    name="get_customer",
+)
+async def get_customer(
+    request: Request,
+    customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
+    include_package_license_info: Annotated[bool, Query(alias="includePackageLicenseInfo")] = False,
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> CustomerOut:
+    """WH-C5: org ID, address, provisioning state, packages (PX-1 per-package status)."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, READ)
+    async with db_of(request).session() as s:
+        c = await visible_customer(s, actor.scope, customer_id)
+    if c is None:
+        raise not_found("customer")  # another partner's customer: never its data
+    return customer_out(c)
+
+
+async def _db_clock(request: Request):  # type: ignore[no-untyped-def]
+    async with db_of(request).session() as s:
+        return (await s.exec(text("SELECT clock_timestamp()"))).one()[0]  # type: ignore[call-overload]
+
+
+async def _mark(request: Request, customer_id: str, status: str, since) -> None:  # type: ignore[no-untyped-def]
+    """Show the change in flight at once, unless the workflow already wrote a later status."""
+    async with db_of(request).session() as s:
+        await s.exec(
+            text(
+                "UPDATE wholesale_customer SET status = :status, "
+                "status_changed_at = clock_timestamp() "
+                "WHERE id = :id AND status_changed_at < :since"
+            ).bindparams(status=status, id=customer_id, since=since)
+        )  # type: ignore[call-overload]
+
+
+async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb: str) -> None:  # type: ignore[no-untyped-def]
+    since = await _db_clock(request)
+    key = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
+    handle = request.app.state.client.get_workflow_handle(c.workflow_id)
+    try:
+        started = await handle.start_update(
+            update,
+            arg,
+            id=f"{verb}-{key}" if key else None,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        # A validator's refusal comes back as an outcome already known at this stage
+        # (the SDK keeps it on the handle): reading it raises WorkflowUpdateFailedError.
+        if getattr(started, "_known_outcome", None) is not None:
+            await started.result()
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+        raise Refused(
+            [
+                conflict(
+                    P.CUSTOMER_BUSY,
+                    details.get("rule", "PX-3"),
+                    details.get("field", "status"),
+                    details.get("message", str(cause)),
+                )
+            ]
+        ) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise not_found("customer") from None
+        raise
+    await _mark(request, c.id, "updating" if verb == "put" else "deleting", since)
+
+
+@router.put(
+    "/customers/{customerId}",
+    status_code=202,
+    response_model=ResourceUrl,
+    responses={202: {"headers": {"Location": {"schema": {"type": "string"}}}}},
+)
+async def update_customer(
+    request: Request,
+    customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
+    body: CustomerUpdate,
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> JSONResponse:
+    """WH-C5: the complete package list wanted afterwards. Accepted at once (PX-3); a
+    second change while one is in flight answers 409."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, WRITE, change=True)
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if (earlier := await replay(request, actor, [customer_id, payload])) is not None:
+        return earlier
+    async with db_of(request).session() as s:
+        c = await visible_customer(s, actor.scope, customer_id)
+        if c is None:
+            raise not_found("customer")
+        spec = CustomerSpec(
+            provisioning_id=None,
+            packages=list(body.packages),
+            external_id=body.external_id,
+            org_id=None,
+            address=payload.get("address") or c.address,
+            customer_info=None,
+        )
+        problems = customer_field_problems(spec, precheck=True)
+        problems += await customer_conflicts(s, actor.scope, spec, existing_id=c.id)
+        problems += await packages_held(s, c.id, list(body.packages))
+        raise_all(problems)
+    change = CustomerChange(
+        packages=list(body.packages),
+        external_id=body.external_id,
+        address=payload.get("address"),
+        provisioning_parameters=payload.get("provisioningParameters"),
+    )
+    await _send_change(request, c, WholesaleCustomerProvisioning.update_customer, change, "put")
+    url = location(request, c.id)
+    await remember(request, actor, [customer_id, payload], 202, {"url": url}, url)
+    return accepted(request, c.id)
+
+
+@router.delete("/customers/{customerId}", status_code=202, response_class=Response)
+async def delete_customer(
+    request: Request,
+    customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> Response:
+    """Removes the wholesale services, not the org (WH-C5). Accepted at once (PX-3);
+    a suspended sub-partner may still do this (PX-6)."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, WRITE, change=True, delete=True)
+    if (earlier := await replay(request, actor, [customer_id])) is not None:
+        return Response(status_code=earlier.status_code)
+    async with db_of(request).session() as s:
+        c = await visible_customer(s, actor.scope, customer_id)
+    if c is None:
+        raise not_found("customer")
+    await _send_change(
+        request, c, WholesaleCustomerProvisioning.delete_customer, DeleteRequest(), "delete"
+    )
+    await remember(request, actor, [customer_id], 202, None)
+    return Response(status_code=202)
+
+
+@router.post("/customers/validate", response_model=PrecheckOut)
+async def precheck_customer(
+    request: Request,
+    body: CustomerPrecheck,
+    on_behalf_of: OnBehalf = None,
+    actor: Actor = Depends(authenticate),
+) -> PrecheckOut:
+    """Every problem at once, each with its field; nothing is written."""
+    actor = await on_behalf(request, actor, on_behalf_of)
+    require(actor, WRITE)
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    spec = CustomerSpec(
+        provisioning_id=body.provisioning_id,
+        packages=list(body.packages),
+        external_id=body.external_id,
+        org_id=body.org_id,
+        address=payload["address"],
+        customer_info=payload.get("customerInfo"),
+    )
+    problems = customer_field_problems(spec, precheck=True)
+    info = [{"infoCode": 100, "description": "Provisioning preCheck validation successful."}]
+    async with db_of(request).session() as s:
+        problems += await customer_conflicts(s, actor.scope, spec, precheck=True)
+        if (
+            body.org_id
+            and not problems
+            and (reasons := await attach_approval_reasons(s, body.org_id))
+        ):
+            info.append(
+                {
+                    "infoCode": 101,
+                    "description": f"PX-4: the org's admin must approve ({', '.join(reasons)})",
+                }
+            )
+    raise_all(problems)
+    return PrecheckOut.model_validate({"message": "success", "info": info})

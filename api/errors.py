@@ -1,0 +1,123 @@
+"""Error bodies as Webex answers them: ``{errorCode, description}``, plus ``errors`` (each
+with the ``field`` it is about) when there are several, and a ``trackingId``."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from activities import wholesale_problems as P
+from activities.wholesale_problems import Problem, Refused
+
+log = structlog.get_logger("api")
+
+
+class ErrorItem(BaseModel):
+    errorCode: int = Field(description="Identifies the reason for the error.")
+    description: str
+    field: str | None = Field(None, description="The request field the error is about.")
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(title="Error")
+
+    errorCode: int = Field(description="Identifies the reason for the error.")
+    description: str = Field(description="What went wrong, naming the rule and the field.")
+    errors: list[ErrorItem] = Field(default_factory=list)
+    trackingId: str = ""
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "The request is invalid: the description names the field."),
+        (401, "No valid bearer token."),
+        (403, "The token lacks the scope, or the sub-partner is suspended (PX-6)."),
+        (404, "No such resource visible to this token."),
+        (409, "The request conflicts with what exists."),
+        (429, "Too many requests: retry after the Retry-After seconds."),
+    )
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: int, description: str, headers: dict | None = None
+    ) -> None:
+        self.status, self.code, self.description, self.headers = status, code, description, headers
+        super().__init__(description)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, P.NOT_FOUND, f"no such {what}")
+
+
+def error_response(
+    status: int,
+    code: int,
+    description: str,
+    problems: list[Problem] | None = None,
+    headers: dict | None = None,
+) -> JSONResponse:
+    body = ErrorBody(
+        errorCode=code,
+        description=description,
+        errors=[ErrorItem(**p.as_error()) for p in problems or []],  # type: ignore[arg-type]
+        trackingId=f"LC_{uuid.uuid4()}",
+    )
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def refused_response(err: Refused) -> JSONResponse:
+    first = err.problems[0]
+    return error_response(err.status, first.code, str(err), err.problems)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(x) for x in loc if x not in ("body", "query", "path", "header")]
+    return ".".join(parts) or (loc[0] if loc else "body")
+
+
+def validation_problems(exc: RequestValidationError) -> list[Problem]:
+    out = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        name = _field(loc) if e.get("type") != "json_invalid" else "body"
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        out.append(P.bad("", name, msg))
+    return out or [P.bad("", "body", "invalid request")]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.description, headers=exc.headers)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        return refused_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = validation_problems(exc)
+        return error_response(400, P.INVALID, "; ".join(p.description for p in problems), problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: P.NOT_FOUND, 401: P.UNAUTHORIZED, 403: P.FORBIDDEN}.get(
+            exc.status_code, P.INVALID
+        )
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed", path=request.url.path)
+        return error_response(500, 10500, "internal error")

@@ -1,0 +1,163 @@
+"""The ``WholesaleCustomerProvisioning`` workflow's JSON contract: input, policy, signals,
+updates, query. Plain pydantic models (send them with ``temporal workflow signal --input``).
+The customer's request itself lives in its ``wholesale_customer`` row, written by the API
+when it accepted the request: the workflow's history stays small."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Workflow states (the LifecycleState search attribute); ``api_status`` maps them to PX-1.
+CustomerState = Literal[
+    "provisioning",
+    "pending_rpl_review",
+    "compliance_escalated",
+    "pending_org_approval",
+    "provisioned",
+    "provisioned_with_errors",
+    "error",
+    "updating",
+    "deleting",
+    "deleted",
+]
+ApiStatus = Literal[
+    "provisioning",
+    "provisioned",
+    "provisioned_with_errors",
+    "updating",
+    "deleting",
+    "error",
+    "pending_rpl_review",
+]
+SETTLED: frozenset[str] = frozenset({"provisioned", "provisioned_with_errors", "error"})
+DELETABLE: frozenset[str] = SETTLED | {
+    "pending_rpl_review",
+    "compliance_escalated",
+    "pending_org_approval",
+}
+
+
+def api_status(state: str) -> ApiStatus:
+    """PX-1 as the API shows it: an escalated hold is still a compliance review (now by
+    operations); an attach waiting for the org admin's approval is still provisioning."""
+    return {  # type: ignore[return-value]
+        "compliance_escalated": "pending_rpl_review",
+        "pending_org_approval": "provisioning",
+        "deleted": "deleting",
+    }.get(state, state)
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WholesalePolicy(Contract):
+    compliance_hold_hours: float = 72.0
+    compliance_recheck_hours: float = 6.0
+    operations_email: str = "wholesale-ops@localhost"
+
+    def hours(self, n: float) -> timedelta:
+        return timedelta(hours=n)
+
+    @classmethod
+    def from_settings(cls, s: object) -> WholesalePolicy:
+        return cls(
+            compliance_hold_hours=s.wholesale_compliance_hold_hours,  # type: ignore[attr-defined]
+            compliance_recheck_hours=s.wholesale_compliance_recheck_hours,  # type: ignore[attr-defined]
+            operations_email=s.wholesale_operations_email,  # type: ignore[attr-defined]
+        )
+
+
+class CustomerCarry(Contract):
+    """What a continued-as-new run takes over from the previous one."""
+
+    state: CustomerState
+    org_id: str | None = None
+    hold_started_at: datetime | None = None
+    next_recheck_at: datetime | None = None
+    rechecks: int = 0
+    escalated_at: datetime | None = None
+
+
+class CustomerInput(Contract):
+    customer_id: str
+    partner_org_id: str
+    sub_partner_org_id: str | None = None
+    policy: WholesalePolicy
+    carry: CustomerCarry | None = None
+
+
+class ProvisionStep(Contract):
+    """Activity input: screen (unless cleared), ask approval (unless approved), provision."""
+
+    customer_id: str
+    compliance_cleared: bool = False
+    attach_approved: bool = False
+
+
+class Outcome(Contract):
+    state: CustomerState
+    org_id: str | None = None
+    message: str = ""
+
+
+# --- updates --------------------------------------------------------------------------------
+
+
+class CustomerChange(Contract):
+    """WH-C5: the complete package list wanted afterwards, and optionally a new address or
+    external ID. The API has stored nothing yet; the activity writes it."""
+
+    packages: list[str]
+    external_id: str | None = None
+    address: dict | None = None
+    provisioning_parameters: dict | None = None
+
+
+class DeleteRequest(Contract):
+    by: str = ""
+
+
+class ChangeResult(Contract):
+    state: CustomerState
+    message: str = ""
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+class ComplianceCleared(Contract):
+    """WH-C2: an operator cleared the compliance hold."""
+
+    by: str = "operations"
+    note: str = ""
+
+
+class AttachDecision(Contract):
+    """PX-4: the existing org's admin approved (or refused) the attachment."""
+
+    approved: bool
+    by: str = ""
+
+
+# --- query ----------------------------------------------------------------------------------
+
+
+class CustomerStatus(Contract):
+    customer_id: str
+    state: CustomerState
+    api_status: ApiStatus
+    partner_org_id: str
+    org_id: str | None = None
+    hold_started_at: datetime | None = None
+    next_recheck_at: datetime | None = None
+    escalate_at: datetime | None = None
+    escalated_at: datetime | None = None
+    rechecks: int = 0
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None
+    waiting_for: str = ""
+    changes: int = Field(0, description="Updates applied by this run.")

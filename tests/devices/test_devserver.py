@@ -1,0 +1,87 @@
+"""On the real Temporal dev server (real visibility, real parent/child semantics), with a
+compressed day: a converted trial's devices go overdue, show up in `devices overdue` (a
+visibility query on the shared search attributes), and the lifecycle ends when all are back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from models.devices import ReturnRequest
+from models.trial import ConvertRequest
+from scripts.cli import app  # noqa: F401  (the CLI first: it registers cli_devices)
+from scripts.cli_devices import overdue_list
+from tests.conftest import TrialWorld
+from tests.devices.conftest import DeviceWorld
+from workers.settings import Settings
+from workflows import search_attributes as sa
+from workflows.devices import DeviceTrial
+from workflows.trial import TrialLifecycle
+
+pytestmark = pytest.mark.devserver
+
+DAY_SECONDS = 0.1  # 30 days = 3 s; returns due 1.4 s after the device expiry
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
+    async with asyncio.timeout(20):
+        while True:
+            if value := await probe():
+                return value
+            await asyncio.sleep(0.1)
+
+
+async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
+    dev_env, db, task_queue, run_worker
+):
+    """TR-V4 and DV-1 end to end: the trial converts and completes; its device lifecycle
+    goes overdue, is listed by the overdue visibility query, and completes `returned` when
+    every serial is back."""
+    world = await TrialWorld(dev_env, db, task_queue).setup()
+    devices = DeviceWorld(world)
+    async with run_worker(client=dev_env.client):
+        try:
+            h, dh, tid = await devices.start(settings=Settings(day_seconds=DAY_SECONDS))
+            await devices.ship(dh, "phone", 2)
+            await h.execute_update(
+                TrialLifecycle.convert,
+                ConvertRequest(order_id="ORD-9", provisioning_contact_email="admin@newco.test"),
+            )
+            assert (await h.result()).state == "converted"
+
+            async def overdue():  # type: ignore[no-untyped-def]
+                st = await dh.query(DeviceTrial.status)
+                return st if st.state == "overdue" else None
+
+            st = await eventually(overdue)
+            assert st.converted_at is not None and st.outstanding == ["PH0001", "PH0002"]
+            desc = await dh.describe()
+            assert desc.typed_search_attributes.get(sa.LIFECYCLE_STATE) == "overdue"
+            assert desc.typed_search_attributes.get(sa.PARTNER_ORG_ID) == world.partner_id
+
+            async def listed():  # type: ignore[no-untyped-def]
+                rows = await overdue_list(dev_env.client, partner=world.partner_id)
+                return [r for r in rows if r["trial_id"] == tid]
+
+            (row,) = await eventually(listed)
+            assert row["workflow_id"] == f"devices-{tid}"
+            assert row["customer_org_id"] == st.customer_org_id
+
+            await dh.execute_update(
+                DeviceTrial.record_return,
+                ReturnRequest(serials=["PH0001", "PH0002"], carrier="UPS", tracking="1Z9"),
+            )
+            result = await dh.result()
+            assert result.state == "returned" and result.overdue_at is not None
+            assert len(await devices.notices(tid, "device_overdue")) == 5
+
+            async def unlisted():  # type: ignore[no-untyped-def]
+                rows = await overdue_list(dev_env.client, partner=world.partner_id)
+                return not [r for r in rows if r["trial_id"] == tid]
+
+            await eventually(unlisted)
+        finally:
+            await devices.close()

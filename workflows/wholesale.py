@@ -1,0 +1,364 @@
+"""WholesaleCustomerProvisioning: one workflow per wholesale customer, for its whole life.
+
+Provisioning (template WH-P2, screening WH-C2, PX-4 approval, org, locale WH-C4, call-in
+WH-C3, packages PX-1, restricted mode WH-C6) is one activity on the happy path, so a burst of
+customers costs few state transitions. A screening hit holds the customer: rechecked every
+few hours, released by a clear list or the ``compliance_cleared`` signal, escalated to
+operations when the hold is ``compliance_hold_hours`` old. Updates and deletion are workflow
+updates: the validator refuses a second change while one is in flight (PX-3 answers 202 as
+soon as the update is accepted). Deterministic code only; every effect is an activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.wholesale import WholesaleActivities
+    from models.wholesale_flow import (
+        DELETABLE,
+        SETTLED,
+        AttachDecision,
+        ChangeResult,
+        ComplianceCleared,
+        CustomerCarry,
+        CustomerChange,
+        CustomerInput,
+        CustomerState,
+        CustomerStatus,
+        DeleteRequest,
+        Outcome,
+        ProvisionStep,
+        api_status,
+    )
+    from workflows import search_attributes as sa
+
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["RuleViolation"],
+)
+DEADLINE_LABELS = {
+    "compliance_recheck": "screen again against the restricted party list (WH-C2)",
+    "compliance_escalation": "hold too old: hand to operations (WH-C2)",
+}
+
+
+def refuse(rule: str, field: str, message: str) -> ApplicationError:
+    return ApplicationError(
+        f"{rule} ({field}): {message}",
+        {"rule": rule, "field": field, "message": message},
+        type="RuleViolation",
+        non_retryable=True,
+    )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: str
+    at: datetime
+
+
+@workflow.defn(name="WholesaleCustomerProvisioning")
+class WholesaleCustomerProvisioning:
+    @workflow.init
+    def __init__(self, inp: CustomerInput) -> None:
+        self.inp = inp
+        self.policy = inp.policy
+        carry = inp.carry or CustomerCarry(state="provisioning")
+        self.state: CustomerState = carry.state
+        self.org_id = carry.org_id
+        self.hold_started_at = carry.hold_started_at
+        self.next_recheck_at = carry.next_recheck_at
+        self.rechecks = carry.rechecks
+        self.escalated_at = carry.escalated_at
+        self.changes = 0
+        self._signals: list[ComplianceCleared | AttachDecision] = []
+        self._changed = False
+        self._lock = asyncio.Lock()
+        self._published: tuple | None = None
+
+    # --- the main loop ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: CustomerInput) -> CustomerStatus:
+        if inp.carry is None:
+            async with self._lock:
+                await self._provision(ProvisionStep(customer_id=inp.customer_id))
+        while self.state != "deleted":
+            if workflow.info().is_continue_as_new_suggested() and not self._lock.locked():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.state != "deleted":
+                    workflow.continue_as_new(self._carry_input())
+            deadline = self._next_deadline()
+            self._publish(deadline)
+            if deadline is None:
+                await workflow.wait_condition(lambda: self._changed)
+            elif deadline.at > workflow.now():
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._changed,
+                        timeout=deadline.at - workflow.now(),
+                        timeout_summary=DEADLINE_LABELS[deadline.kind],
+                    )
+                except TimeoutError:
+                    pass
+            self._changed = False
+            async with self._lock:
+                await self._handle_signals()
+                due = self._next_deadline()
+                if due is not None and due.at <= workflow.now():
+                    await self._on_deadline(due)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish(None)
+        return self.status()
+
+    def _next_deadline(self) -> Deadline | None:
+        if self.state != "pending_rpl_review" or self.hold_started_at is None:
+            return None
+        escalate = Deadline(
+            "compliance_escalation",
+            self.hold_started_at + self.policy.hours(self.policy.compliance_hold_hours),
+        )
+        if self.next_recheck_at is not None and self.next_recheck_at <= escalate.at:
+            return Deadline("compliance_recheck", self.next_recheck_at)  # a tie: recheck first
+        return escalate
+
+    async def _on_deadline(self, d: Deadline) -> None:
+        workflow.logger.info("deadline reached: %s", d.kind)
+        if d.kind == "compliance_recheck":
+            self.rechecks += 1
+            await self._provision(ProvisionStep(customer_id=self.inp.customer_id))
+        elif d.kind == "compliance_escalation":
+            await self._act(
+                WholesaleActivities.escalate_compliance,
+                self.inp.customer_id,
+                self.policy.operations_email,
+                summary="hand the compliance case to operations (WH-C2)",
+            )
+            self.state = "compliance_escalated"
+            self.escalated_at = workflow.now()
+
+    async def _provision(self, step: ProvisionStep) -> None:
+        outcome: Outcome = await self._act(
+            WholesaleActivities.provision_customer, step, summary="provision customer"
+        )
+        was = self.state
+        self.state = outcome.state
+        self.org_id = outcome.org_id or self.org_id
+        if outcome.state == "pending_rpl_review":
+            if was != "pending_rpl_review" or self.hold_started_at is None:
+                self.hold_started_at = workflow.now()
+            # anchored to the hold's start: rechecks never drift past the escalation
+            self.next_recheck_at = self.hold_started_at + self.policy.hours(
+                (self.rechecks + 1) * self.policy.compliance_recheck_hours
+            )
+        else:
+            self.next_recheck_at = None
+
+    # --- signals (queued; the main loop handles them under the lock) ---------------------
+
+    @workflow.signal
+    def compliance_cleared(self, sig: ComplianceCleared) -> None:
+        self._signals.append(sig)
+        self._changed = True
+
+    @workflow.signal
+    def org_attach_decision(self, sig: AttachDecision) -> None:
+        self._signals.append(sig)
+        self._changed = True
+
+    async def _handle_signals(self) -> None:
+        while self._signals:
+            sig = self._signals.pop(0)
+            if isinstance(sig, ComplianceCleared):
+                if self.state not in ("pending_rpl_review", "compliance_escalated"):
+                    workflow.logger.warning("ignored compliance_cleared: %s", self.state)
+                    continue
+                workflow.logger.info("compliance cleared by %s", sig.by)
+                await self._provision(
+                    ProvisionStep(customer_id=self.inp.customer_id, compliance_cleared=True)
+                )
+            elif isinstance(sig, AttachDecision):
+                if self.state != "pending_org_approval":
+                    workflow.logger.warning("ignored org_attach_decision: %s", self.state)
+                    continue
+                if sig.approved:
+                    await self._provision(
+                        ProvisionStep(
+                            customer_id=self.inp.customer_id,
+                            compliance_cleared=True,  # screened before approval was asked
+                            attach_approved=True,
+                        )
+                    )
+                else:
+                    outcome = await self._act(
+                        WholesaleActivities.refuse_attach,
+                        self.inp.customer_id,
+                        summary="PX-4: the org's admin refused",
+                    )
+                    self.state = outcome.state
+
+    # --- updates (validated: one change in flight at a time) -----------------------------
+
+    @workflow.update
+    async def update_customer(self, change: CustomerChange) -> ChangeResult:
+        async with self._lock:
+            self._validate_update(change)
+            self.state = "updating"
+            self._publish(None)
+            outcome = await self._act(
+                WholesaleActivities.apply_customer_change,
+                self.inp.customer_id,
+                change,
+                summary="apply the complete package list (WH-C5)",
+            )
+            self.state = outcome.state
+            self.changes += 1
+            self._changed = True
+            return ChangeResult(state=self.state, message=outcome.message)
+
+    @update_customer.validator
+    def _validate_update(self, change: CustomerChange) -> None:
+        if self.state not in SETTLED:
+            raise refuse(
+                "PX-3",
+                "status",
+                f"the customer is {api_status(self.state)}; it can change once that settles",
+            )
+        if not change.packages:
+            raise refuse("WH-C5", "packages", "the complete package list is required")
+
+    @workflow.update
+    async def delete_customer(self, req: DeleteRequest) -> ChangeResult:
+        async with self._lock:
+            self._validate_delete(req)
+            self.state = "deleting"
+            self._publish(None)
+            await self._act(
+                WholesaleActivities.remove_customer,
+                self.inp.customer_id,
+                summary="remove the wholesale services, keep the org (WH-C5)",
+            )
+            self.state = "deleted"
+            self._changed = True
+            return ChangeResult(state=self.state, message="wholesale services removed")
+
+    @delete_customer.validator
+    def _validate_delete(self, req: DeleteRequest) -> None:
+        if self.state not in DELETABLE:
+            raise refuse(
+                "PX-3",
+                "status",
+                f"the customer is {api_status(self.state)}; it can be removed once that settles",
+            )
+
+    # --- query --------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> CustomerStatus:
+        d = self._next_deadline()
+        hold_ends = (
+            self.hold_started_at + self.policy.hours(self.policy.compliance_hold_hours)
+            if self.hold_started_at
+            else None
+        )
+        return CustomerStatus(
+            customer_id=self.inp.customer_id,
+            state=self.state,
+            api_status=api_status(self.state),
+            partner_org_id=self.inp.partner_org_id,
+            org_id=self.org_id,
+            hold_started_at=self.hold_started_at,
+            next_recheck_at=self.next_recheck_at if self.state == "pending_rpl_review" else None,
+            escalate_at=hold_ends if self.state == "pending_rpl_review" else None,
+            escalated_at=self.escalated_at,
+            rechecks=self.rechecks,
+            next_deadline_at=d.at if d else None,
+            next_deadline_kind=d.kind if d else None,
+            waiting_for=self._waiting_for(d),
+            changes=self.changes,
+        )
+
+    def _waiting_for(self, d: Deadline | None) -> str:
+        if self.state == "pending_rpl_review" and d:
+            return (
+                f"{DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC; "
+                "or signal `compliance_cleared`"
+            )
+        if self.state == "compliance_escalated":
+            return "operations: signal `compliance_cleared`, or delete the customer"
+        if self.state == "pending_org_approval":
+            return "the org admin's approval (signal `org_attach_decision`, PX-4)"
+        if self.state in SETTLED:
+            return "an update or a deletion"
+        if self.state == "deleted":
+            return "nothing: removed"
+        return f"{self.state} to finish"
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _carry_input(self) -> CustomerInput:
+        return self.inp.model_copy(
+            update={
+                "carry": CustomerCarry(
+                    state=self.state,
+                    org_id=self.org_id,
+                    hold_started_at=self.hold_started_at,
+                    next_recheck_at=self.next_recheck_at,
+                    rechecks=self.rechecks,
+                    escalated_at=self.escalated_at,
+                )
+            }
+        )
+
+    async def _act(self, fn, *args, summary: str):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity_method(
+            fn,
+            args=list(args),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=summary,
+        )
+
+    def _publish(self, deadline: Deadline | None) -> None:
+        """Search attributes and current details, when they changed. The read model is
+        written by the activities themselves, in the transaction of each effect."""
+        key = (self.state, self.org_id, deadline)
+        if key == self._published:
+            return
+        self._published = key
+        workflow.upsert_search_attributes(
+            [
+                sa.LIFECYCLE_STATE.value_set(self.state),
+                sa.PARTNER_ORG_ID.value_set(self.inp.partner_org_id),
+                sa.CUSTOMER_ORG_ID.value_set(self.org_id)
+                if self.org_id
+                else sa.CUSTOMER_ORG_ID.value_unset(),
+                sa.NEXT_DEADLINE_AT.value_set(deadline.at)
+                if deadline
+                else sa.NEXT_DEADLINE_AT.value_unset(),
+                sa.NEXT_DEADLINE_KIND.value_set(deadline.kind)
+                if deadline
+                else sa.NEXT_DEADLINE_KIND.value_unset(),
+            ]
+        )
+        st = self.status()
+        lines = [
+            f"**Wholesale customer {st.customer_id}**: `{st.state}` (API: `{st.api_status}`)",
+            f"Org: {st.org_id or '-'}",
+            f"Waiting for: {st.waiting_for}",
+        ]
+        if st.hold_started_at:
+            lines.append(
+                f"Compliance hold since {st.hold_started_at:%Y-%m-%d %H:%M} UTC, "
+                f"{st.rechecks} rechecks"
+            )
+        workflow.set_current_details("\n\n".join(lines))
