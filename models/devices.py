@@ -8,7 +8,7 @@ unknown fields are refused. The SQLModel tables are written by activities only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from models.regions import region_of
-from models.trial import NoticeView
+from models.trial import DevicePolicy, NoticeView
 
 DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned"]
 DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
@@ -80,33 +80,6 @@ def carrier_for(country: str) -> CarrierRule | None:
 
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class DevicePolicy(Contract):
-    """The device calendar, snapshotted when the device lifecycle starts."""
-
-    day_seconds: float = 86400.0
-    return_days: int = 14  # DV-1
-    max_days: int = 120  # TR-D2
-    reminder_days: list[int] = Field(default_factory=lambda: [7, 1])  # before the due date
-    trials_team_email: str = "trials-team@localhost"
-
-    def days(self, n: float) -> timedelta:
-        return timedelta(seconds=n * self.day_seconds)
-
-    def in_days(self, delta: timedelta) -> float:
-        return delta.total_seconds() / self.day_seconds
-
-    @classmethod
-    def from_settings(cls, settings: object, day_seconds: float | None = None) -> DevicePolicy:
-        s = settings
-        return cls(
-            day_seconds=day_seconds or s.day_seconds,  # type: ignore[attr-defined]
-            return_days=s.device_return_days,  # type: ignore[attr-defined]
-            max_days=s.device_max_days,  # type: ignore[attr-defined]
-            reminder_days=sorted(set(s.device_return_reminder_days), reverse=True),  # type: ignore[attr-defined]
-            trials_team_email=s.trials_team_email,  # type: ignore[attr-defined]
-        )
 
 
 class DeviceTrialInput(Contract):

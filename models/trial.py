@@ -40,6 +40,33 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DevicePolicy(Contract):
+    """The device calendar, snapshotted when the device lifecycle starts."""
+
+    day_seconds: float = 86400.0
+    return_days: int = 14  # DV-1
+    max_days: int = 120  # TR-D2
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 1])  # before the due date
+    trials_team_email: str = "trials-team@localhost"
+
+    def days(self, n: float) -> timedelta:
+        return timedelta(seconds=n * self.day_seconds)
+
+    def in_days(self, delta: timedelta) -> float:
+        return delta.total_seconds() / self.day_seconds
+
+    @classmethod
+    def from_settings(cls, settings: object, day_seconds: float | None = None) -> DevicePolicy:
+        s = settings
+        return cls(
+            day_seconds=day_seconds or s.day_seconds,  # type: ignore[attr-defined]
+            return_days=s.device_return_days,  # type: ignore[attr-defined]
+            max_days=s.device_max_days,  # type: ignore[attr-defined]
+            reminder_days=sorted(set(s.device_return_reminder_days), reverse=True),  # type: ignore[attr-defined]
+            trials_team_email=s.trials_team_email,  # type: ignore[attr-defined]
+        )
+
+
 class TrialPolicy(Contract):
     """Every duration and offset of a trial, copied from settings when it starts."""
 
@@ -51,6 +78,9 @@ class TrialPolicy(Contract):
     number_retention_days: int = 15
     max_days: int = 90
     buy_url: str = "https://admin.example.com/subscriptions/buy"
+    devices: DevicePolicy = Field(
+        default_factory=DevicePolicy, description="The device calendar (TR-D2, DV-1)."
+    )
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)
@@ -67,6 +97,7 @@ class TrialPolicy(Contract):
             number_retention_days=s.trial_number_retention_days,  # type: ignore[attr-defined]
             max_days=s.trial_max_days,  # type: ignore[attr-defined]
             buy_url=s.buy_url,  # type: ignore[attr-defined]
+            devices=DevicePolicy.from_settings(s, day_seconds=s.day_seconds),  # type: ignore[attr-defined]
         )
 
 

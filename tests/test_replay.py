@@ -131,3 +131,18 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
         await h.signal(TrialLifecycle.cancel, CancelRequest(by="partner"))
         await h.result()
         await _save("trial_cancelled_before_provisioning", h)
+
+        h = await world.start(
+            setup="now",
+            services=["messaging", "devices"],
+            customer=NewCustomer(
+                company_name="Dev Co", admin_email="a@dev.test", vertical="retail", country="US"
+            ),
+        )
+        await until(h, lambda s: s.state == "active")
+        await h.execute_update(
+            TrialLifecycle.convert,
+            ConvertRequest(order_id="SO-D", provisioning_contact_email="a@dev.test"),
+        )
+        await h.result()
+        await _save("trial_devices_converted", h)

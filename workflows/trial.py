@@ -51,6 +51,9 @@ RETRY = RetryPolicy(
     non_retryable_error_types=["RuleViolation"],
 )
 
+# workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
+DEVICE_POLICY_IN_INPUT = "device-policy-in-trial-input"
+
 DEADLINE_LABELS = {
     "consent_expires": "consent window closes (TR-C3)",
     "expiry_t_minus_7": "T-7 expiry notice (TR-E1)",
@@ -526,11 +529,14 @@ class TrialLifecycle:
         if self.devices_workflow_id is not None:
             return
         wid = device_workflow_id(self.inp.trial_id)
-        policy = await self._act(
-            DeviceActivities.device_policy,
-            self.policy.day_seconds,
-            summary="snapshot the device policy",
-        )
+        if workflow.patched(DEVICE_POLICY_IN_INPUT):
+            policy = self.policy.devices  # snapshotted with the rest when the trial started
+        else:  # trials started before the patch read it from settings at this point
+            policy = await self._act(
+                DeviceActivities.device_policy,
+                self.policy.day_seconds,
+                summary="snapshot the device policy",
+            )
         try:
             await workflow.start_child_workflow(
                 DeviceTrial.run,

@@ -2,10 +2,9 @@
 ``DeviceTrial`` child is started the real way), shipments, and read-model look-ups.
 
 A known bug of the Java time-skipping test server (temporalio/sdk-java#2392): once an
-ABANDONed child *completes* after its parent has closed, the server's clock stops for the
-rest of the session. Tests on it therefore let a device lifecycle complete only while its
-trial is still open; the full "converted, then returned" path runs on the dev server
-(``test_devserver.py``).
+ABANDONed child *completes* after its parent has closed, that server's clock stops. Tests on
+it therefore let a device lifecycle complete only while its trial is still open; the full
+"converted, then returned" path runs on the dev server (``test_devserver.py``).
 """
 
 from __future__ import annotations

@@ -96,3 +96,26 @@ async def test_policy_is_snapshotted_at_start(world, run_worker):
     assert result.grace_ends_at - result.ends_at == timedelta(days=10)
     assert result.numbers_release_at - result.grace_ends_at == timedelta(days=3)
     assert result.ends_at - result.activated_at == timedelta(days=20)
+
+
+async def test_device_policy_is_snapshotted_with_the_trial(world, run_worker, env):
+    """TR-D2/DV-1 policy travels in the trial's input: the device lifecycle started later gets
+    the values of the trial's start (patch `device-policy-in-trial-input`), not a later read."""
+    import json
+
+    settings = Settings(device_return_days=9, device_max_days=100)
+    async with run_worker():
+        h = await world.start(settings=settings, setup="now", services=["messaging", "devices"])
+        await until(h, lambda s: s.state == "active")
+        child = env.client.get_workflow_handle(f"devices-{h.id.removeprefix('trial-')}")
+        events = [e async for e in child.fetch_history_events()]
+        started = events[0].workflow_execution_started_event_attributes
+        policy = json.loads(started.input.payloads[0].data)["policy"]
+        parent = [e async for e in h.fetch_history_events()]
+    assert (policy["return_days"], policy["max_days"]) == (9, 100)
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in parent
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "device_policy" not in scheduled

@@ -168,11 +168,12 @@ async def test_tr_s6_only_services_not_bought_and_not_trialled(world, run_worker
             partner_org_id=world.tier2_partner_id,
             services=["calling"],
         )
-        await until(other, lambda s: s.state == "pending_consent")
+        await until(other, lambda s: any(n.kind == "consent_request" for n in s.notices))
         with pytest.raises(RuleError, match="calling is already in a trial of another partner"):
             await world.start(org_id=org, customer=None, services=["calling"])
         ok = await world.start(org_id=org, customer=None, services=["messaging"])
-        assert (await until(ok, lambda s: True)).state == "pending_consent"
+        st = await until(ok, lambda s: any(n.kind == "consent_request" for n in s.notices))
+        assert st.state == "pending_consent"
     assert len(await rows(db, Trial)) == 2
 
 
