@@ -118,6 +118,11 @@ async def _trials(day_seconds: float, wait: bool) -> None:
             new("Wonka", numbers=[f"+1555{int(run_id, 16) % 10_000_000:07d}"]),
             None,
         ),
+        (
+            "devices: 2 phones shipped, 1 returned, the other overdue",
+            new("Initrode", services=["messaging", "devices"]),
+            _devices(run_id, client),
+        ),
     ]
     print(
         f"Demo {run_id}: {day_seconds:g} s per day. Partner {partner}. Open the Temporal UI "
@@ -153,7 +158,11 @@ async def _trials(day_seconds: float, wait: bool) -> None:
     await asyncio.gather(
         *(follow(label, h, d) for (label, _, d), h in zip(plans, handles, strict=True))
     )
-    print("Every path walked. `lifecycles notices list` shows the emails.")
+    await asyncio.gather(*_watchers)  # the device lifecycle outlives its trial (TR-V4)
+    print(
+        "Every path walked. `lifecycles notices list` shows the emails; "
+        "`lifecycles devices overdue` lists the overdue device trial."
+    )
 
 
 def _accept(by: str) -> Callable[..., Awaitable[bool]]:
@@ -202,3 +211,46 @@ def _convert_in_grace() -> Callable[..., Awaitable[bool]]:
         return False
 
     return drive
+
+
+def _devices(run_id: str, client) -> Callable[..., Awaitable[bool]]:  # type: ignore[no-untyped-def]
+    """Plays the warehouse: ships two phones, then records one coming back. The other stays
+    out: at expiry + 14 days the device lifecycle turns `overdue` and escalates once."""
+    serials = [f"FCH{run_id.upper()}1", f"FCH{run_id.upper()}2"]
+
+    async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
+        from models.devices import DeviceStatus, ReturnRequest, ShipmentRequest
+        from workflows.devices import DeviceTrial, device_workflow_id
+
+        if st.state != "active" or day < 1:
+            return False
+        dh = client.get_workflow_handle(device_workflow_id(st.trial_id))
+        await dh.execute_update(
+            DeviceTrial.record_shipment,
+            ShipmentRequest(
+                device_type="phone", model="Cisco 9861", quantity=2, serials=serials, country="US"
+            ),
+        )
+        print(f"           {dh.id:<30} warehouse shipped 2 phones (update record_shipment)")
+        await dh.execute_update(
+            DeviceTrial.record_return,
+            ReturnRequest(serials=serials[:1], carrier="UPS", tracking="1Z-DEMO"),
+        )
+        print(f"           {dh.id:<30} 1 phone back (update record_return); 1 still out")
+
+        async def watch() -> None:
+            seen = ""
+            while seen != "overdue":
+                dst = await dh.query(DeviceTrial.status, result_type=DeviceStatus)
+                if dst.state != seen:
+                    print(f"           {dh.id:<30} devices: {seen or '-'} -> {dst.state}")
+                    seen = dst.state
+                await asyncio.sleep(1.0)
+
+        _watchers.append(asyncio.create_task(watch()))
+        return True
+
+    return drive
+
+
+_watchers: list[asyncio.Task] = []

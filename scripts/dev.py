@@ -96,6 +96,7 @@ async def _run(settings: Settings) -> None:
     finally:
         if temporal is not None:
             temporal.stop()
+        stack.forget_dead_users(settings)
         print("dev stack stopped (PostgreSQL stops as this process exits)", flush=True)
 
 

