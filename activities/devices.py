@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from jinja2 import Environment, StrictUndefined
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.mail import Mailer
-from activities.notices import deliver, put
+from activities.notices import deliver, put, render
 from models.db import Database
 from models.devices import (
     Device,
@@ -33,8 +32,6 @@ from models.tables import Org, OrgUser, Trial
 from models.trial import NoticeView
 
 log = structlog.get_logger(__name__)
-
-_jinja = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 # kind -> audience -> (subject, body). Audiences: customer_admin, partner_admin, trials_team.
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
@@ -113,14 +110,6 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         )
     },
 }
-
-
-def render(kind: str, audience: str, context: dict[str, str]) -> tuple[str, str]:
-    subject, body = TEMPLATES[kind][audience]
-    return (
-        _jinja.from_string(subject).render(**context).strip(),
-        _jinja.from_string(body).render(**context),
-    )
 
 
 def notice_key(trial_id: str, kind: str, tag: str, recipient: str) -> str:
@@ -265,7 +254,7 @@ class DeviceActivities:
             }
             keys: list[str] = []
             for audience in TEMPLATES[batch.kind]:
-                subject, body = render(batch.kind, audience, context)
+                subject, body = render(batch.kind, audience, context, TEMPLATES)
                 for email in by_audience[audience]:
                     key = notice_key(trial.id, batch.kind, batch.tag, email)
                     if key in keys:

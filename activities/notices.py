@@ -84,8 +84,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def render(kind: str, audience: str, context: dict[str, str]) -> tuple[str, str]:
-    subject, body = TEMPLATES[kind][audience]
+def render(
+    kind: str,
+    audience: str,
+    context: dict[str, str],
+    templates: dict[str, dict[str, tuple[str, str]]] = TEMPLATES,
+) -> tuple[str, str]:
+    """The (subject, body) of one kind of notice for one audience, from ``templates``."""
+    subject, body = templates[kind][audience]
     return (
         _jinja.from_string(subject).render(**context).strip(),
         _jinja.from_string(body).render(**context),

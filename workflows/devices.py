@@ -12,12 +12,9 @@ signals are queued and handled by the main loop under the same lock.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.devices import DeviceActivities
@@ -41,13 +38,13 @@ with workflow.unsafe.imports_passed_through():
         carrier_for,
     )
     from models.devices import DeviceNoticeBatch as NoticeBatch
-    from workflows import search_attributes as sa
-
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["RuleViolation"],
+from workflows.common import (
+    Deadline,
+    act,
+    fire_due,
+    refuse,
+    search_attribute_updates,
+    wait_for,
 )
 
 DEADLINE_LABELS = {
@@ -60,22 +57,6 @@ DEADLINE_LABELS = {
 
 def device_workflow_id(trial_id: str) -> str:
     return f"devices-{trial_id}"
-
-
-def refuse(rule: str, field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        f"{rule} ({field}): {message}",
-        {"rule": rule, "field": field, "message": message},
-        type="RuleViolation",
-        non_retryable=True,
-    )
-
-
-@dataclass(frozen=True)
-class Deadline:
-    kind: str
-    at: datetime
-    tag: str = ""
 
 
 @workflow.defn(name="DeviceTrial")
@@ -115,23 +96,9 @@ class DeviceTrial:
         while self.state != "returned":
             deadline = self._next_deadline()
             await self._publish(deadline)
-            if deadline is None:
-                await workflow.wait_condition(lambda: self._changed)
-            elif deadline.at > workflow.now():
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed,
-                        timeout=deadline.at - workflow.now(),
-                        timeout_summary=DEADLINE_LABELS[deadline.kind],
-                    )
-                except TimeoutError:
-                    pass
+            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
             self._changed = False
-            async with self._lock:
-                await self._handle_signals()
-                due = self._next_deadline()
-                if due is not None and due.at <= workflow.now():
-                    await self._on_deadline(due)
+            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)
@@ -609,7 +576,7 @@ class DeviceTrial:
         }
         for k, v in context.items():
             ctx[k] = self._fmt(v) if isinstance(v, datetime) else str(v)
-        views = await self._act(
+        views = await act(
             DeviceActivities.send_device_notices,
             NoticeBatch(
                 trial_id=self.inp.trial_id,
@@ -624,15 +591,6 @@ class DeviceTrial:
         for v in views:
             self.notices[f"{v.kind}:{tag}:{v.recipient}"] = v
 
-    async def _act(self, fn, *args, summary: str):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity_method(
-            fn,
-            args=list(args),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-
     async def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes, current details and the read model, when they changed. One
         publish at a time, so the read model is never overwritten by an older status."""
@@ -646,23 +604,15 @@ class DeviceTrial:
             if key != self._published:
                 self._published = key
                 workflow.upsert_search_attributes(
-                    [
-                        sa.LIFECYCLE_STATE.value_set(self.state),
-                        sa.PARTNER_ORG_ID.value_set(self.inp.partner_org_id),
-                        sa.CUSTOMER_ORG_ID.value_set(self.inp.customer_org_id),
-                        sa.NEXT_DEADLINE_AT.value_set(deadline.at)
-                        if deadline
-                        else sa.NEXT_DEADLINE_AT.value_unset(),
-                        sa.NEXT_DEADLINE_KIND.value_set(deadline.kind)
-                        if deadline
-                        else sa.NEXT_DEADLINE_KIND.value_unset(),
-                    ]
+                    search_attribute_updates(
+                        self.state, self.inp.partner_org_id, self.inp.customer_org_id, deadline
+                    )
                 )
             workflow.set_current_details(self._details(st))
             record = st.model_dump(exclude={"notices", "waiting_for"})
             if record != self._recorded:
                 self._recorded = record
-                await self._act(
+                await act(
                     DeviceActivities.record_devices, st, summary=f"record devices: {self.state}"
                 )
 

@@ -10,11 +10,9 @@ deadline and a command never interleave half-way.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
@@ -41,15 +39,15 @@ with workflow.unsafe.imports_passed_through():
         TrialStatus,
         UpdateResult,
     )
-    from workflows import search_attributes as sa
-from workflows.devices import DeviceTrial, device_workflow_id
-
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["RuleViolation"],
+from workflows.common import (
+    Deadline,
+    act,
+    fire_due,
+    refuse,
+    search_attribute_updates,
+    wait_for,
 )
+from workflows.devices import DeviceTrial, device_workflow_id
 
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
 DEVICE_POLICY_IN_INPUT = "device-policy-in-trial-input"
@@ -62,21 +60,6 @@ DEADLINE_LABELS = {
     "grace_ends": "grace ends: move users to a free org (TR-E4)",
     "numbers_release": "retained phone numbers released (TR-E5)",
 }
-
-
-def refuse(rule: str, field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        f"{rule} ({field}): {message}",
-        {"rule": rule, "field": field, "message": message},
-        type="RuleViolation",
-        non_retryable=True,
-    )
-
-
-@dataclass(frozen=True)
-class Deadline:
-    kind: str
-    at: datetime
 
 
 @workflow.defn(name="TrialLifecycle")
@@ -117,7 +100,7 @@ class TrialLifecycle:
 
     @workflow.run
     async def run(self, inp: TrialInput) -> TrialStatus:
-        await self._act(TrialActivities.open_trial, inp, summary="open trial")
+        await act(TrialActivities.open_trial, inp, summary="open trial")
         async with self._lock:
             if self.state == "pending_consent":
                 self.consent_deadline_at = workflow.now() + self.policy.days(
@@ -132,23 +115,9 @@ class TrialLifecycle:
         while not self._finished():
             deadline = self._next_deadline()
             await self._publish(deadline)
-            if deadline is None:
-                await workflow.wait_condition(lambda: self._changed)
-            elif deadline.at > workflow.now():
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed,
-                        timeout=deadline.at - workflow.now(),
-                        timeout_summary=DEADLINE_LABELS[deadline.kind],
-                    )
-                except TimeoutError:
-                    pass
+            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
             self._changed = False
-            async with self._lock:
-                await self._handle_signals()
-                due = self._next_deadline()
-                if due is not None and due.at <= workflow.now():
-                    await self._on_deadline(due)
+            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)
@@ -193,7 +162,7 @@ class TrialLifecycle:
         p = self.policy
         workflow.logger.info("deadline reached: %s", d.kind)
         if d.kind == "consent_expires":  # TR-C3
-            await self._act(
+            await act(
                 TrialActivities.remove_pending_customer,
                 self.inp.trial_id,
                 summary="remove customer from partner list",
@@ -216,14 +185,14 @@ class TrialLifecycle:
             if self.inp.paying_customer:
                 self.state = "expired"  # a paying org keeps its users; trial licenses go
             else:
-                self.free_org_id = await self._act(
+                self.free_org_id = await act(
                     TrialActivities.migrate_to_free_org,
                     self.inp.trial_id,
                     summary="move users to a free org (irreversible)",
                 )
                 self.state = "migrated_to_free_org"
         elif d.kind == "numbers_release":  # TR-E5
-            await self._act(
+            await act(
                 TrialActivities.release_numbers,
                 self.inp.trial_id,
                 summary="release retained phone numbers",
@@ -245,7 +214,7 @@ class TrialLifecycle:
         release_at = None
         if "calling" in self.services:
             release_at = at + self.policy.days(self.policy.number_retention_days)
-        await self._act(
+        await act(
             TrialActivities.end_trial_services,
             EndServices(trial_id=self.inp.trial_id, at=at, numbers_release_at=release_at),
             summary="remove trial licenses, stop calling, retain numbers",
@@ -253,7 +222,7 @@ class TrialLifecycle:
         self.numbers_release_at = release_at
 
     async def _provision(self) -> None:
-        await self._act(TrialActivities.provision_trial, self._plan(), summary="provision trial")
+        await act(TrialActivities.provision_trial, self._plan(), summary="provision trial")
         self.activated_at = workflow.now()
         self._set_end(self.activated_at + self.policy.days(self.inp.days))
         self.state = "active"
@@ -303,7 +272,7 @@ class TrialLifecycle:
                 await self._accept(sig)
 
     async def _accept(self, sig: AcceptConsent) -> None:
-        is_full_admin = await self._act(
+        is_full_admin = await act(
             TrialActivities.check_full_admin,
             self.inp.customer_org_id,
             sig.accepted_by,
@@ -314,7 +283,7 @@ class TrialLifecycle:
             return
         # TR-C4: full admin, or provisioning admin only
         self.partner_admin_level = "full_admin" if sig.grant_full_admin else "provisioning_admin"
-        await self._act(
+        await act(
             TrialActivities.record_consent,
             self.inp.trial_id,
             self.partner_admin_level,
@@ -331,7 +300,7 @@ class TrialLifecycle:
             return
         at = workflow.now()
         if self.state == "pending_consent":
-            await self._act(
+            await act(
                 TrialActivities.remove_pending_customer,
                 self.inp.trial_id,
                 summary="remove customer from partner list",
@@ -391,7 +360,7 @@ class TrialLifecycle:
             self._validate_change_services(req)
             if req.add:
                 try:
-                    await self._act(
+                    await act(
                         TrialActivities.check_services_available,
                         self.inp.trial_id,
                         list(req.add),
@@ -408,7 +377,7 @@ class TrialLifecycle:
             self.site_url = req.site_url or self.site_url
             self.timezone = req.timezone or self.timezone
             if self.state == "active":
-                await self._act(
+                await act(
                     TrialActivities.provision_trial, self._plan(), summary="apply service change"
                 )
                 if "devices" in self.services:
@@ -438,7 +407,7 @@ class TrialLifecycle:
         async with self._lock:
             self._validate_convert(req)
             now = workflow.now()
-            await self._act(
+            await act(
                 TrialActivities.convert_trial,
                 Conversion(trial_id=self.inp.trial_id, order_id=req.order_id, at=now),
                 summary=f"convert to paid (order {req.order_id})",
@@ -532,7 +501,7 @@ class TrialLifecycle:
         if workflow.patched(DEVICE_POLICY_IN_INPUT):
             policy = self.policy.devices  # snapshotted with the rest when the trial started
         else:  # trials started before the patch read it from settings at this point
-            policy = await self._act(
+            policy = await act(
                 DeviceActivities.device_policy,
                 self.policy.day_seconds,
                 summary="snapshot the device policy",
@@ -578,7 +547,7 @@ class TrialLifecycle:
             for k, v in context.items()
             if v is not None
         }
-        views = await self._act(
+        views = await act(
             TrialActivities.send_notices,
             NoticeBatch(
                 trial_id=self.inp.trial_id, kind=kind, due_at=due, round=round_, context=ctx
@@ -589,15 +558,6 @@ class TrialLifecycle:
             self.notices[f"{v.kind}:{round_}:{v.recipient}"] = v
         self.sent.add(kind)
 
-    async def _act(self, fn, *args, summary: str):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity_method(
-            fn,
-            args=list(args),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-
     async def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes, current details and the read model, when they changed."""
         st = self.status()
@@ -605,23 +565,15 @@ class TrialLifecycle:
         if key != self._published:
             self._published = key
             workflow.upsert_search_attributes(
-                [
-                    sa.LIFECYCLE_STATE.value_set(self.state),
-                    sa.PARTNER_ORG_ID.value_set(self.inp.partner_org_id),
-                    sa.CUSTOMER_ORG_ID.value_set(self.inp.customer_org_id),
-                    sa.NEXT_DEADLINE_AT.value_set(deadline.at)
-                    if deadline
-                    else sa.NEXT_DEADLINE_AT.value_unset(),
-                    sa.NEXT_DEADLINE_KIND.value_set(deadline.kind)
-                    if deadline
-                    else sa.NEXT_DEADLINE_KIND.value_unset(),
-                ]
+                search_attribute_updates(
+                    self.state, self.inp.partner_org_id, self.inp.customer_org_id, deadline
+                )
             )
         workflow.set_current_details(self._details(st))
         record = st.model_dump(exclude={"notices", "waiting_for"})
         if record != self._recorded:
             self._recorded = record
-            await self._act(TrialActivities.record_trial, st, summary=f"record state {self.state}")
+            await act(TrialActivities.record_trial, st, summary=f"record state {self.state}")
 
     def _details(self, st: TrialStatus) -> str:
         lines = [

@@ -12,12 +12,8 @@ soon as the update is accepted). Deterministic code only; every effect is an act
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.wholesale import WholesaleActivities
@@ -37,33 +33,19 @@ with workflow.unsafe.imports_passed_through():
         ProvisionStep,
         api_status,
     )
-    from workflows import search_attributes as sa
-
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["RuleViolation"],
+from workflows.common import (
+    Deadline,
+    act,
+    fire_due,
+    refuse,
+    search_attribute_updates,
+    wait_for,
 )
+
 DEADLINE_LABELS = {
     "compliance_recheck": "screen again against the restricted party list (WH-C2)",
     "compliance_escalation": "hold too old: hand to operations (WH-C2)",
 }
-
-
-def refuse(rule: str, field: str, message: str) -> ApplicationError:
-    return ApplicationError(
-        f"{rule} ({field}): {message}",
-        {"rule": rule, "field": field, "message": message},
-        type="RuleViolation",
-        non_retryable=True,
-    )
-
-
-@dataclass(frozen=True)
-class Deadline:
-    kind: str
-    at: datetime
 
 
 @workflow.defn(name="WholesaleCustomerProvisioning")
@@ -99,23 +81,9 @@ class WholesaleCustomerProvisioning:
                     workflow.continue_as_new(self._carry_input())
             deadline = self._next_deadline()
             self._publish(deadline)
-            if deadline is None:
-                await workflow.wait_condition(lambda: self._changed)
-            elif deadline.at > workflow.now():
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed,
-                        timeout=deadline.at - workflow.now(),
-                        timeout_summary=DEADLINE_LABELS[deadline.kind],
-                    )
-                except TimeoutError:
-                    pass
+            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
             self._changed = False
-            async with self._lock:
-                await self._handle_signals()
-                due = self._next_deadline()
-                if due is not None and due.at <= workflow.now():
-                    await self._on_deadline(due)
+            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish(None)
         return self.status()
@@ -137,7 +105,7 @@ class WholesaleCustomerProvisioning:
             self.rechecks += 1
             await self._provision(ProvisionStep(customer_id=self.inp.customer_id))
         elif d.kind == "compliance_escalation":
-            await self._act(
+            await act(
                 WholesaleActivities.escalate_compliance,
                 self.inp.customer_id,
                 self.policy.operations_email,
@@ -147,7 +115,7 @@ class WholesaleCustomerProvisioning:
             self.escalated_at = workflow.now()
 
     async def _provision(self, step: ProvisionStep) -> None:
-        outcome: Outcome = await self._act(
+        outcome: Outcome = await act(
             WholesaleActivities.provision_customer, step, summary="provision customer"
         )
         was = self.state
@@ -199,7 +167,7 @@ class WholesaleCustomerProvisioning:
                         )
                     )
                 else:
-                    outcome = await self._act(
+                    outcome = await act(
                         WholesaleActivities.refuse_attach,
                         self.inp.customer_id,
                         summary="PX-4: the org's admin refused",
@@ -214,7 +182,7 @@ class WholesaleCustomerProvisioning:
             self._validate_update(change)
             self.state = "updating"
             self._publish(None)
-            outcome = await self._act(
+            outcome = await act(
                 WholesaleActivities.apply_customer_change,
                 self.inp.customer_id,
                 change,
@@ -242,7 +210,7 @@ class WholesaleCustomerProvisioning:
             self._validate_delete(req)
             self.state = "deleting"
             self._publish(None)
-            await self._act(
+            await act(
                 WholesaleActivities.remove_customer,
                 self.inp.customer_id,
                 summary="remove the wholesale services, keep the org (WH-C5)",
@@ -319,15 +287,6 @@ class WholesaleCustomerProvisioning:
             }
         )
 
-    async def _act(self, fn, *args, summary: str):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity_method(
-            fn,
-            args=list(args),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-
     def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes and current details, when they changed. The read model is
         written by the activities themselves, in the transaction of each effect."""
@@ -336,19 +295,9 @@ class WholesaleCustomerProvisioning:
             return
         self._published = key
         workflow.upsert_search_attributes(
-            [
-                sa.LIFECYCLE_STATE.value_set(self.state),
-                sa.PARTNER_ORG_ID.value_set(self.inp.partner_org_id),
-                sa.CUSTOMER_ORG_ID.value_set(self.org_id)
-                if self.org_id
-                else sa.CUSTOMER_ORG_ID.value_unset(),
-                sa.NEXT_DEADLINE_AT.value_set(deadline.at)
-                if deadline
-                else sa.NEXT_DEADLINE_AT.value_unset(),
-                sa.NEXT_DEADLINE_KIND.value_set(deadline.kind)
-                if deadline
-                else sa.NEXT_DEADLINE_KIND.value_unset(),
-            ]
+            search_attribute_updates(
+                self.state, self.inp.partner_org_id, self.org_id or None, deadline
+            )
         )
         st = self.status()
         lines = [
