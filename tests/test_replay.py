@@ -30,6 +30,8 @@ from workers.worker import sandbox_runner
 from workflows.trial import TrialLifecycle
 
 HISTORIES = Path(__file__).parent / "histories"
+# Recording never overwrites: a history recorded from older code is the guard itself
+# (trial_devices_converted.json predates the `device-policy-in-trial-input` patch).
 DAY = timedelta(days=1)
 
 
@@ -56,9 +58,11 @@ def test_histories_are_recorded() -> None:
     assert len(_histories()) >= 5
 
 
-async def _save(name: str, handle: WorkflowHandle) -> None:
+async def save_history(name: str, handle: WorkflowHandle) -> None:
     history = await handle.fetch_history()
     HISTORIES.mkdir(exist_ok=True)
+    if (HISTORIES / f"{name}.json").exists():
+        return
     (HISTORIES / f"{name}.json").write_text(
         json.dumps({"workflow_id": handle.id, "history": json.loads(history.to_json())}, indent=1)
     )
@@ -80,12 +84,12 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
             ),
         )
         await h.result()
-        await _save("trial_migrated_numbers_released", h)
+        await save_history("trial_migrated_numbers_released", h)
 
         org = await world.org()
         h = await world.start(org_id=org, customer=None, services=["calling"])
         await h.result()
-        await _save("trial_consent_expired", h)
+        await save_history("trial_consent_expired", h)
 
         org2 = await world.org(name="Other", admins=[("x@other.test", "full")], users=[])
         h = await world.start(org_id=org2, customer=None, services=["messaging"], setup="now")
@@ -103,7 +107,7 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
             ConvertRequest(order_id="SO-1", provisioning_contact_email="x@other.test"),
         )
         await h.result()
-        await _save("trial_consent_extend_convert_in_grace", h)
+        await save_history("trial_consent_extend_convert_in_grace", h)
 
         h = await world.start(
             setup="now",
@@ -117,7 +121,7 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
         await until(h, lambda s: s.state == "active")
         await h.signal(TrialLifecycle.cancel, CancelRequest(by="customer", reason="no"))
         await h.result()
-        await _save("trial_cancelled_with_calling", h)
+        await save_history("trial_cancelled_with_calling", h)
 
         h = await world.start(
             setup="later",
@@ -130,7 +134,7 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
         await until(h, lambda s: s.state == "awaiting_provisioning")
         await h.signal(TrialLifecycle.cancel, CancelRequest(by="partner"))
         await h.result()
-        await _save("trial_cancelled_before_provisioning", h)
+        await save_history("trial_cancelled_before_provisioning", h)
 
         h = await world.start(
             setup="now",
@@ -145,4 +149,40 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
             ConvertRequest(order_id="SO-D", provisioning_contact_email="a@dev.test"),
         )
         await h.result()
-        await _save("trial_devices_converted", h)
+        await save_history("trial_devices_converted", h)
+
+
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
+async def test_record_device_history(world, run_worker) -> None:
+    """A device lifecycle: two phones shipped, one back, then the other: `returned`."""
+    from models.devices import ReturnRequest, ShipmentRequest
+    from workflows.devices import DeviceTrial
+
+    async with run_worker():
+        h = await world.start(setup="now", services=["messaging", "devices"])
+        await until(h, lambda s: s.state == "active")
+        child = world.env.client.get_workflow_handle(f"devices-{h.id.removeprefix('trial-')}")
+        for _ in range(100):
+            try:
+                await child.execute_update(
+                    DeviceTrial.record_shipment,
+                    ShipmentRequest(
+                        device_type="phone",
+                        model="Cisco 9861",
+                        quantity=2,
+                        serials=["R1", "R2"],
+                        country="US",
+                    ),
+                )
+                break
+            except Exception:  # the child starts just after the parent turns active
+                import asyncio
+
+                await asyncio.sleep(0.05)
+        for serial in ("R1", "R2"):
+            await child.execute_update(
+                DeviceTrial.record_return,
+                ReturnRequest(serials=[serial], carrier="UPS", tracking=f"1Z-{serial}"),
+            )
+        await child.result()
+        await save_history("devices_shipped_partial_then_full_return", child)

@@ -76,19 +76,22 @@ async def test_cli_starts_a_trial_and_refuses_by_rule(
         assert started["workflow_id"] == f"trial-{started['trial_id']}"
         h = env.client.get_workflow_handle(started["workflow_id"])
         await until(h, lambda s: s.state == "active" and s.next_deadline_kind is not None)
-        await asyncio.sleep(0.5)  # the read model is written by the next activity
-        listed = await asyncio.to_thread(
-            _run,
-            env,
-            database_url,
-            task_queue,
-            "trial",
-            "list",
-            "--partner",
-            world.partner_id,
-            "--json",
-        )
-    assert listed.returncode == 0, listed.stderr
+        for _ in range(40):  # the read model is written by the workflow's next activity
+            listed = await asyncio.to_thread(
+                _run,
+                env,
+                database_url,
+                task_queue,
+                "trial",
+                "list",
+                "--partner",
+                world.partner_id,
+                "--json",
+            )
+            assert listed.returncode == 0, listed.stderr
+            if '"active"' in listed.stdout:
+                break
+            await asyncio.sleep(0.25)
     assert [(t["id"], t["state"]) for t in json.loads(listed.stdout)] == [
         (started["trial_id"], "active")
     ]

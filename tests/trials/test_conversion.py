@@ -61,7 +61,8 @@ async def test_tr_v3_provisioning_contact_must_be_the_customer_admin(world, run_
                 TrialLifecycle.convert,
                 ConvertRequest(order_id="X", provisioning_contact_email="other@newco.test"),
             )
-        assert (await trial_row(db, tid(h))).state == "active"
+        st = await h.query(TrialLifecycle.status)
+        assert (st.state, st.order_id) == ("active", None)
         r = await h.execute_update(
             TrialLifecycle.convert,
             ConvertRequest(
@@ -108,7 +109,7 @@ async def test_device_policy_is_snapshotted_with_the_trial(world, run_worker, en
         h = await world.start(settings=settings, setup="now", services=["messaging", "devices"])
         await until(h, lambda s: s.state == "active")
         child = env.client.get_workflow_handle(f"devices-{h.id.removeprefix('trial-')}")
-        events = [e async for e in child.fetch_history_events()]
+        events = await _history_when_started(child)
         started = events[0].workflow_execution_started_event_attributes
         policy = json.loads(started.input.payloads[0].data)["policy"]
         parent = [e async for e in h.fetch_history_events()]
@@ -119,3 +120,17 @@ async def test_device_policy_is_snapshotted_with_the_trial(world, run_worker, en
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
     assert "device_policy" not in scheduled
+
+
+async def _history_when_started(handle):  # type: ignore[no-untyped-def]
+    """The child is started just after the parent turns active: wait for it to exist."""
+    import asyncio
+
+    from temporalio.service import RPCError
+
+    for _ in range(100):
+        try:
+            return [e async for e in handle.fetch_history_events()]
+        except RPCError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never started")
