@@ -82,10 +82,8 @@ class TrialActivities:
                 )
                 for n in c.numbers:
                     s.add(PhoneNumber(number=n, org_id=inp.customer_org_id, state="assigned"))
-            status = {
-                (True, False): "active",
-                (False, True): "pending_customer_trial_approval",  # TR-C2
-            }.get((inp.new_customer, inp.needs_consent), "active")
+            # TR-C2: a customer asked for consent is *pending customer trial approval*.
+            status = "pending_customer_trial_approval" if inp.needs_consent else "active"
             await s.exec(
                 insert(PartnerCustomer)
                 .values(

@@ -137,7 +137,6 @@ async def resolve_trial(
         owner = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
         if owner is not None:
             org = await s.get(Org, owner.org_id)
-    assert org is None or org.id
     if org is not None and (org.kind == "partner" or org.id == partner.id):
         v.append(
             Violation("TR-S8", "org_id", "a partner org cannot trial for itself; it must order")

@@ -8,9 +8,12 @@ field name is an error naming that field rather than a silently ignored value.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 Service = Literal["messaging", "meetings", "calling", "devices"]
 SERVICES: tuple[Service, ...] = ("messaging", "meetings", "calling", "devices")
@@ -86,18 +89,18 @@ class TrialPolicy(Contract):
         return timedelta(seconds=n * self.day_seconds)
 
     @classmethod
-    def from_settings(cls, settings: object) -> TrialPolicy:
+    def from_settings(cls, settings: Settings) -> TrialPolicy:
         s = settings
         return cls(
-            day_seconds=s.day_seconds,  # type: ignore[attr-defined]
-            consent_days=s.trial_consent_days,  # type: ignore[attr-defined]
-            expiry_notice_days=s.trial_expiry_notice_days,  # type: ignore[attr-defined]
-            grace_days=s.trial_grace_days,  # type: ignore[attr-defined]
-            user_notice_days=min(s.trial_user_notice_days, s.trial_grace_days),  # type: ignore[attr-defined]
-            number_retention_days=s.trial_number_retention_days,  # type: ignore[attr-defined]
-            max_days=s.trial_max_days,  # type: ignore[attr-defined]
-            buy_url=s.buy_url,  # type: ignore[attr-defined]
-            devices=DevicePolicy.from_settings(s, day_seconds=s.day_seconds),  # type: ignore[attr-defined]
+            day_seconds=s.day_seconds,
+            consent_days=s.trial_consent_days,
+            expiry_notice_days=s.trial_expiry_notice_days,
+            grace_days=s.trial_grace_days,
+            user_notice_days=min(s.trial_user_notice_days, s.trial_grace_days),
+            number_retention_days=s.trial_number_retention_days,
+            max_days=s.trial_max_days,
+            buy_url=s.buy_url,
+            devices=DevicePolicy.from_settings(s, day_seconds=s.day_seconds),
         )
 
 
