@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 from sqlalchemy.dialects.postgresql import insert
@@ -104,7 +105,8 @@ class Recipient:
     audience: str
 
 
-async def _emails(s: AsyncSession, org_id: str, admins_only: bool, role: str | None = None):
+async def org_emails(s: AsyncSession, org_id: str, admins_only: bool, role: str | None = None):
+    """The org's users (its admins only, or those of one admin role), by email."""
     q = select(OrgUser.email).where(OrgUser.org_id == org_id)
     if role:
         q = q.where(OrgUser.admin_role == role)
@@ -117,21 +119,21 @@ async def recipients(s: AsyncSession, trial: Trial, kind: str) -> list[Recipient
     org = trial.customer_org_id
     if kind == "consent_request":  # TR-C1
         given = trial.customer_admin_email
-        full = await _emails(s, org, True, role="full")
+        full = await org_emails(s, org, True, role="full")
         emails = [given] if given in full else [given, *[e for e in full if e != given]]
         return [Recipient(e, "customer_admin") for e in emails]
     if kind == "trial_started":  # TR-S7: every customer admin
-        return [Recipient(e, "customer_admin") for e in await _emails(s, org, True)]
+        return [Recipient(e, "customer_admin") for e in await org_emails(s, org, True)]
     if kind == "welcome":  # TR-S5: the customer admin
         return [Recipient(trial.customer_admin_email, "customer_admin")]
     if kind in ("expiry_t_minus_7", "expiry_today"):  # TR-E1: every customer and partner admin
-        customer = [Recipient(e, "customer_admin") for e in await _emails(s, org, True)]
+        customer = [Recipient(e, "customer_admin") for e in await org_emails(s, org, True)]
         partner = [
-            Recipient(e, "partner_admin") for e in await _emails(s, trial.partner_org_id, True)
+            Recipient(e, "partner_admin") for e in await org_emails(s, trial.partner_org_id, True)
         ]
         return customer + partner
     if kind == "services_ended":  # TR-E3: every user of the org
-        return [Recipient(e, "user") for e in await _emails(s, org, False)]
+        return [Recipient(e, "user") for e in await org_emails(s, org, False)]
     if kind == "consent_expired":
         return [Recipient(trial.started_by, "partner_admin")]
     raise ValueError(f"unknown notice kind {kind}")
@@ -156,56 +158,79 @@ async def put(
 ) -> None:
     """Write one outbox row unless its key is already there (any lifecycle may use this;
     then ``deliver(keys)`` sends what is unsent)."""
+    await put_many(
+        s,
+        [
+            dict(
+                key=key,
+                kind=kind,
+                recipient=recipient,
+                subject=subject,
+                body=body,
+                due_at=due_at,
+                workflow_id=workflow_id,
+                trial_id=trial_id,
+            )
+        ],
+        now=now,
+    )
+
+
+async def put_many(
+    s: AsyncSession, rows: list[dict[str, Any]], now: datetime | None = None
+) -> None:
+    """Write outbox rows in one statement; a key already there is left as it is."""
+    if not rows:
+        return
+    created_at = now or datetime.now(UTC)
     await s.exec(
         insert(Notice)
-        .values(
-            key=key,
-            kind=kind,
-            recipient=recipient,
-            trial_id=trial_id,
-            workflow_id=workflow_id,
-            subject=subject,
-            body=body,
-            due_at=due_at,
-            created_at=now or datetime.now(UTC),
-        )
+        .values([{"trial_id": None, **row, "created_at": created_at} for row in rows])
         .on_conflict_do_nothing(index_elements=["key"])
     )  # type: ignore[call-overload]
+
+
+async def trial_and_names(s: AsyncSession, trial_id: str) -> tuple[Trial, dict[str, str]]:
+    """The trial and the names its notices use: ``org`` (the customer) and ``partner``."""
+    trial = await s.get(Trial, trial_id)
+    if trial is None:
+        raise LookupError(f"no trial {trial_id}")
+    org = await s.get(Org, trial.customer_org_id)
+    partner = await s.get(Org, trial.partner_org_id)
+    return trial, {
+        "org": org.name if org else trial.customer_org_id,
+        "partner": partner.name if partner else trial.partner_org_id,
+    }
 
 
 async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> list[str]:
     """Write the batch's rows (once: the key is unique) and return their keys."""
     now = datetime.now(UTC)
     async with db.session() as s:
-        trial = await s.get(Trial, batch.trial_id)
-        if trial is None:
-            raise LookupError(f"no trial {batch.trial_id}")
-        org = await s.get(Org, trial.customer_org_id)
-        partner = await s.get(Org, trial.partner_org_id)
+        trial, names = await trial_and_names(s, batch.trial_id)
         context = {
-            "org": org.name if org else trial.customer_org_id,
-            "partner": partner.name if partner else trial.partner_org_id,
+            **names,
             "services": ", ".join(trial.services),
             "licenses": str(trial.license_count),
             **batch.context,
         }
-        keys: list[str] = []
+        rows = []
         for r in await recipients(s, trial, batch.kind):
-            key = notice_key(trial.id, batch.kind, batch.round, r.email)
             subject, body = render(batch.kind, r.audience, context)
-            await put(
-                s,
-                key=key,
-                kind=batch.kind,
-                recipient=r.email,
-                subject=subject,
-                body=body,
-                due_at=batch.due_at,
-                workflow_id=workflow_id,
-                trial_id=trial.id,
-                now=now,
+            rows.append(
+                dict(
+                    key=notice_key(trial.id, batch.kind, batch.round, r.email),
+                    kind=batch.kind,
+                    recipient=r.email,
+                    subject=subject,
+                    body=body,
+                    due_at=batch.due_at,
+                    workflow_id=workflow_id,
+                    trial_id=trial.id,
+                )
             )
-            keys.append(key)
+        await put_many(s, rows, now=now)
+        keys = [row["key"] for row in rows]
         return keys
 
 

@@ -33,6 +33,10 @@ from models.trial import (
 log = structlog.get_logger(__name__)
 
 
+# What the read model keeps of the workflow's status: the fields both share.
+RECORDED = frozenset(TrialStatus.model_fields) & frozenset(Trial.model_fields)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -120,26 +124,7 @@ class TrialActivities:
             await s.exec(
                 update(Trial)
                 .where(col(Trial.id) == status.trial_id)
-                .values(
-                    state=status.state,
-                    services=list(status.services),
-                    license_count=status.license_count,
-                    partner_admin_level=status.partner_admin_level,
-                    consent_deadline_at=status.consent_deadline_at,
-                    activated_at=status.activated_at,
-                    ends_at=status.ends_at,
-                    grace_ends_at=status.grace_ends_at,
-                    numbers_release_at=status.numbers_release_at,
-                    numbers_released_at=status.numbers_released_at,
-                    converted_at=status.converted_at,
-                    order_id=status.order_id,
-                    cancelled_at=status.cancelled_at,
-                    cancelled_by=status.cancelled_by,
-                    free_org_id=status.free_org_id,
-                    next_deadline_at=status.next_deadline_at,
-                    next_deadline_kind=status.next_deadline_kind,
-                    updated_at=_now(),
-                )
+                .values(**status.model_dump(include=RECORDED), updated_at=_now())
             )  # type: ignore[call-overload]
 
     @activity.defn

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from workers.settings import Settings
@@ -85,6 +85,12 @@ class TrialPolicy(Contract):
         default_factory=DevicePolicy, description="The device calendar (TR-D2, DV-1)."
     )
 
+    @model_validator(mode="after")
+    def _user_notice_within_grace(self) -> TrialPolicy:
+        """TR-E3's user notice comes at the latest when grace ends."""
+        self.user_notice_days = min(self.user_notice_days, self.grace_days)
+        return self
+
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)
 
@@ -96,7 +102,7 @@ class TrialPolicy(Contract):
             consent_days=s.trial_consent_days,
             expiry_notice_days=s.trial_expiry_notice_days,
             grace_days=s.trial_grace_days,
-            user_notice_days=min(s.trial_user_notice_days, s.trial_grace_days),
+            user_notice_days=s.trial_user_notice_days,
             number_retention_days=s.trial_number_retention_days,
             max_days=s.trial_max_days,
             buy_url=s.buy_url,

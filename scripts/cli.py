@@ -9,13 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import BaseModel
 
 from workers.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from models.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="Webex partner lifecycles on Temporal.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -67,6 +73,25 @@ def database_url(settings: Settings) -> str:
     from scripts import stack
 
     return stack.database(settings).url
+
+
+@asynccontextmanager
+async def store() -> AsyncIterator[Database]:
+    """The database of one CLI command, disposed when it is done."""
+    from models.db import Database
+
+    db = Database(database_url(get_settings()), pool_size=1)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def temporal() -> Client:
+    """A Temporal client with the project's data converter (workers.client.connect)."""
+    from workers.client import connect
+
+    return await connect(get_settings())
 
 
 @app.command()

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from scripts.cli import JsonOpt, database_url, emit, run
-from workers.settings import get_settings
+from scripts.cli import JsonOpt, emit, run, store
 
 partner_app = typer.Typer(no_args_is_help=True, help="Partner orgs.")
 org_app = typer.Typer(no_args_is_help=True, help="Customer orgs.")
 
 
 async def _in_session(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from models.db import Database
-
-    db = Database(database_url(get_settings()), pool_size=1)
-    try:
-        async with db.session() as s:
-            return await fn(s, *args, **kwargs)
-    finally:
-        await db.dispose()
+    async with store() as db, db.session() as s:
+        return await fn(s, *args, **kwargs)
 
 
 @partner_app.command("create")

@@ -18,7 +18,7 @@ from models.trial import (
     TrialRequest,
     TrialStatus,
 )
-from scripts.cli import JsonOpt, database_url, emit, run
+from scripts.cli import JsonOpt, emit, run, store, temporal
 from workers.settings import get_settings
 
 trial_app = typer.Typer(no_args_is_help=True, help="Enterprise trials (TR rules).")
@@ -31,14 +31,8 @@ def _wid(trial_id: str) -> str:
     return trial_workflow_id(trial_id)
 
 
-async def _client():  # type: ignore[no-untyped-def]
-    from workers.client import connect
-
-    return await connect(get_settings())
-
-
 async def _handle(trial_id: str):  # type: ignore[no-untyped-def]
-    return (await _client()).get_workflow_handle(_wid(trial_id))
+    return (await temporal()).get_workflow_handle(_wid(trial_id))
 
 
 def _human_status(d: dict[str, Any]) -> str:
@@ -107,15 +101,10 @@ def start(
     )
 
     async def go() -> dict[str, str]:
-        from models.db import Database
         from workers.starter import start_trial
 
-        settings = get_settings()
-        db = Database(database_url(settings), pool_size=1)
-        try:
-            handle = await start_trial(await _client(), db, settings, req)
-        finally:
-            await db.dispose()
+        async with store() as db:
+            handle = await start_trial(await temporal(), db, get_settings(), req)
         return {"trial_id": handle.id.removeprefix("trial-"), "workflow_id": handle.id}
 
     emit(run(go()), as_json, lambda d: f"trial {d['trial_id']} started ({d['workflow_id']})")
@@ -252,20 +241,15 @@ def list_trials(
     async def go() -> list[dict[str, Any]]:
         from sqlmodel import select
 
-        from models.db import Database
         from models.tables import Trial
 
-        db = Database(database_url(get_settings()), pool_size=1)
-        try:
-            async with db.session() as s:
-                q = select(Trial).order_by(Trial.created_at)
-                if state:
-                    q = q.where(Trial.state == state)
-                if partner:
-                    q = q.where(Trial.partner_org_id == partner)
-                rows = (await s.exec(q)).all()
-        finally:
-            await db.dispose()
+        q = select(Trial).order_by(Trial.created_at)
+        if state:
+            q = q.where(Trial.state == state)
+        if partner:
+            q = q.where(Trial.partner_org_id == partner)
+        async with store() as db, db.session() as s:
+            rows = (await s.exec(q)).all()
         keep = (
             "id",
             "state",
@@ -305,27 +289,23 @@ def notices_list(
     async def go() -> list[dict[str, Any]]:
         from sqlmodel import select
 
-        from models.db import Database
         from models.tables import Notice
 
-        db = Database(database_url(get_settings()), pool_size=1)
-        try:
-            async with db.session() as s:
-                q = select(Notice).order_by(Notice.id)
-                if trial:
-                    q = q.where(Notice.trial_id == trial)
-                if kind:
-                    q = q.where(Notice.kind == kind)
-                rows = (await s.exec(q)).all()
-        finally:
-            await db.dispose()
+        q = select(Notice).order_by(Notice.id)
+        if trial:
+            q = q.where(Notice.trial_id == trial)
+        if kind:
+            q = q.where(Notice.kind == kind)
+        async with store() as db, db.session() as s:
+            rows = (await s.exec(q)).all()
         return [r.model_dump(exclude=set() if body else {"body"}) for r in rows]
 
     def human(rows: list[dict[str, Any]]) -> str:
         out = []
         for r in rows:
+            sent = str(r["sent_at"] or "unsent")[:19]
             out.append(
-                f"{r['sent_at'] or 'unsent':<32} {r['kind']:<18} {r['recipient']:<32} "
+                f"{sent:<20} {r['kind']:<18} {r['recipient']:<32} "
                 f"trial={r['trial_id']} via={r['transport']}  {r['subject']}"
             )
             if body:

@@ -140,10 +140,8 @@ class TrialLifecycle:
             candidates.append(Deadline("trial_expires", self.ends_at))
             return min(candidates, key=lambda d: d.at)
         if self.state == "grace" and self.ends_at and self.grace_ends_at:
-            if "services_ended" not in self.sent:
-                notice_at = self.ends_at + p.days(p.user_notice_days)
-                if notice_at <= self.grace_ends_at:
-                    return Deadline("services_ended_notice", notice_at)
+            if "services_ended" not in self.sent:  # due by grace end: see TrialPolicy
+                return Deadline("services_ended_notice", self.ends_at + p.days(p.user_notice_days))
             return Deadline("grace_ends", self.grace_ends_at)
         if self.numbers_release_at and not self.numbers_released_at:
             return Deadline("numbers_release", self.numbers_release_at)
@@ -179,8 +177,6 @@ class TrialLifecycle:
         elif d.kind == "services_ended_notice":  # TR-E3
             await self._notify("services_ended", due=d.at, days_after=str(p.user_notice_days))
         elif d.kind == "grace_ends":  # TR-E4, TR-E5
-            if "services_ended" not in self.sent:
-                await self._notify("services_ended", days_after=str(p.user_notice_days))
             await self._end_services(d.at)
             if self.inp.paying_customer:
                 self.state = "expired"  # a paying org keeps its users; trial licenses go
