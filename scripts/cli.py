@@ -116,11 +116,8 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
-    try:
-        from api.app import serve
-    except ImportError:
-        typer.echo("the HTTP API is not part of this build yet", err=True)
-        raise typer.Exit(1) from None
+    from api.app import serve
+
     serve(get_settings())
 
 

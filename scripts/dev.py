@@ -8,7 +8,6 @@ task queue and the HTTP API. Ctrl-C stops everything; the next run reuses the da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 
 import structlog
@@ -34,7 +33,7 @@ async def _connect_when_ready(settings: Settings, attempts: int = 100):
     raise AssertionError("unreachable")
 
 
-def _banner(settings: Settings, db_url: str, started_temporal: bool, api: bool) -> str:
+def _banner(settings: Settings, db_url: str, started_temporal: bool) -> str:
     from sqlalchemy.engine import make_url
 
     where = make_url(db_url).render_as_string(hide_password=True)
@@ -51,19 +50,15 @@ def _banner(settings: Settings, db_url: str, started_temporal: bool, api: bool) 
     ]
     if settings.metrics_bind:
         lines.append(f"  Metrics            http://{settings.metrics_bind}/metrics")
-    if api:
-        lines.append(f"  HTTP API           http://{settings.api_bind}/docs")
+    lines.append(f"  HTTP API           http://{settings.api_bind}/docs")
     lines += ["  Try                lifecycles demo trials", "  Stop               Ctrl-C", ""]
     return "\n".join(lines)
 
 
 async def _serve_api(settings: Settings, db_url: str, stop: asyncio.Event) -> None:
-    try:
-        from api.app import create_app
-    except ImportError:
-        await stop.wait()
-        return
     import uvicorn
+
+    from api.app import create_app
 
     host, _, port = settings.api_bind.rpartition(":")
     server = uvicorn.Server(
@@ -85,8 +80,7 @@ async def _run(settings: Settings) -> None:
         temporal = stack.temporal_server(settings)
         client = await _connect_when_ready(settings)
         await register_search_attributes(client)
-        has_api = _has_api()
-        print(_banner(settings, pg.url, temporal.process is not None, has_api), flush=True)
+        print(_banner(settings, pg.url, temporal.process is not None), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,14 +92,6 @@ async def _run(settings: Settings) -> None:
             temporal.stop()
         stack.forget_dead_users(settings)
         print("dev stack stopped (PostgreSQL stops as this process exits)", flush=True)
-
-
-def _has_api() -> bool:
-    with contextlib.suppress(ImportError):
-        import api.app  # noqa: F401
-
-        return True
-    return False
 
 
 def main(settings: Settings | None = None) -> None:

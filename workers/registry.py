@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,37 +27,17 @@ class Deps:
     mailer: Mailer
 
 
+ACTIVITY_CLASSES: Sequence[type] = [TrialActivities, DeviceActivities, WholesaleActivities]
+
+
 def activities(deps: Deps) -> list[Callable[..., Any]]:
-    trial = TrialActivities(deps.db, deps.mailer)
-    return [
-        trial.open_trial,
-        trial.provision_trial,
-        trial.record_trial,
-        trial.check_services_available,
-        trial.check_full_admin,
-        trial.record_consent,
-        trial.send_notices,
-        trial.end_trial_services,
-        trial.migrate_to_free_org,
-        trial.release_numbers,
-        trial.convert_trial,
-        trial.remove_pending_customer,
-        *device_activities(deps),
-        *wholesale_activities(deps),
-    ]
-
-
-def device_activities(deps: Deps) -> list[Callable[..., Any]]:
-    devices = DeviceActivities(deps.db, deps.mailer)
-    return [devices.device_policy, devices.record_devices, devices.send_device_notices]
-
-
-def wholesale_activities(deps: Deps) -> list[Callable[..., Any]]:
-    w = WholesaleActivities(deps.db, deps.mailer)
-    return [
-        w.provision_customer,
-        w.refuse_attach,
-        w.escalate_compliance,
-        w.apply_customer_change,
-        w.remove_customer,
-    ]
+    """Every ``@activity.defn`` method of every activity class, bound to its dependencies."""
+    bound = []
+    for cls in ACTIVITY_CLASSES:
+        instance = cls(deps.db, deps.mailer)
+        bound += [
+            getattr(instance, name)
+            for name, fn in inspect.getmembers(cls, inspect.isfunction)
+            if hasattr(fn, "__temporal_activity_definition")
+        ]
+    return bound
