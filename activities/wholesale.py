@@ -37,11 +37,10 @@ from models.wholesale import (
     WholesaleSubscriber,
     WholesaleTemplate,
 )
-from models.wholesale_flow import CustomerChange, Outcome, ProvisionStep
+from models.wholesale_flow import SETTLED, CustomerChange, Outcome, ProvisionStep
 
 log = structlog.get_logger(__name__)
 
-SETTLED_STATUSES = ("provisioned", "provisioned_with_errors", "error")
 ATTACH_APPROVAL_USERS = 100  # PX-4
 
 
@@ -159,7 +158,7 @@ class WholesaleActivities:
             c = await locked_customer(s, step.customer_id)
             if c is None:
                 raise _fail(f"no wholesale customer {step.customer_id}")
-            if c.status in SETTLED_STATUSES:
+            if c.status in SETTLED:
                 return Outcome(state=c.status, org_id=c.org_id)  # type: ignore[arg-type]
             template = await s.get(WholesaleTemplate, c.provisioning_id)
             if template is None:

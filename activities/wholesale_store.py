@@ -636,9 +636,9 @@ async def _put_consent(s: AsyncSession, sub: WholesaleSubscriber, org_name: str)
 
 async def provision_subscriber(
     db: Database, mailer: Mailer, scope: Scope, sp: SubscriberSpec
-) -> tuple[WholesaleSubscriber, bool]:
-    """WH-S1..S3, PX-2. Returns ``(subscriber, created)``: the same email for the same
-    customer with the same package again is the earlier answer (a retried request)."""
+) -> tuple[WholesaleSubscriber, str]:
+    """WH-S1..S3, PX-2. Returns ``(subscriber, the customer's external ID)``: the same email
+    for the same customer with the same package again is the earlier answer (a retry)."""
     raise_all(subscriber_field_problems(sp))
     assert sp.customer_id and sp.email and sp.package
     email = sp.email.lower()
@@ -652,7 +652,7 @@ async def provision_subscriber(
                 await s.exec(select(WholesaleSubscriber).where(WholesaleSubscriber.email == email))
             ).first()
             if same is not None and same.customer_id == customer.id and same.package == sp.package:
-                return same, False
+                return same, customer.external_id
             problems, free_user = await subscriber_conflicts(s, sp, customer)
             raise_all(problems)
             now = _now()
@@ -704,7 +704,7 @@ async def provision_subscriber(
         ) from None
     if keys:
         await deliver(db, mailer, keys)
-    return sub, True
+    return sub, customer.external_id
 
 
 async def _ensure_user(
@@ -773,9 +773,10 @@ async def resend_consent(db: Database, mailer: Mailer, scope: Scope, subscriber_
 
 async def update_subscriber(
     db: Database, scope: Scope, subscriber_id: str, sp: SubscriberSpec
-) -> WholesaleSubscriber:
+) -> tuple[WholesaleSubscriber, str]:
     """A new package closes the open assignment and opens the next at the same instant
-    (WH-B1); an admin keeps at least its creation level (WH-S2)."""
+    (WH-B1); an admin keeps at least its creation level (WH-S2). Returns the subscriber and
+    its customer's external ID."""
     async with db.session() as s:
         sub = await s.get(WholesaleSubscriber, subscriber_id)
         if sub is None or not scope.sees(sub):
@@ -831,7 +832,7 @@ async def update_subscriber(
         sub.extension = merged.extension
         sub.location_id = merged.location_id
         s.add(sub)
-        return sub
+        return sub, customer.external_id
 
 
 async def remove_subscriber(db: Database, scope: Scope, subscriber_id: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -174,8 +175,6 @@ async def remember(
     key = idempotency_key(request)
     if key is None:
         return
-    from datetime import UTC, datetime
-
     async with db_of(request).session() as s:
         await s.exec(
             insert(IdempotencyKey)

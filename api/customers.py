@@ -26,7 +26,16 @@ from activities.wholesale_store import (
     request_hash,
     visible_customer,
 )
-from api.auth import Actor, authenticate, db_of, on_behalf, remember, replay, require
+from api.auth import (
+    Actor,
+    authenticate,
+    db_of,
+    idempotency_key,
+    on_behalf,
+    remember,
+    replay,
+    require,
+)
 from api.errors import ERROR_RESPONSES, not_found
 from api.schemas import (
     CustomerCreate,
@@ -76,9 +85,20 @@ def location(request: Request, customer_id: str) -> str:
     return str(request.url_for("get_customer", customerId=customer_id))
 
 
-def accepted(request: Request, customer_id: str) -> JSONResponse:
-    url = location(request, customer_id)
+def accepted(url: str) -> JSONResponse:
     return JSONResponse({"url": url}, status_code=202, headers={"Location": url})
+
+
+def customer_spec(body: CustomerCreate | CustomerPrecheck, payload: dict) -> CustomerSpec:
+    return CustomerSpec(
+        provisioning_id=body.provisioning_id,
+        packages=list(body.packages),
+        external_id=body.external_id,
+        org_id=body.org_id,
+        address=payload["address"],
+        customer_info=payload.get("customerInfo"),
+        provisioning_parameters=payload.get("provisioningParameters", {}),
+    )
 
 
 async def _start(request: Request, c: WholesaleCustomer) -> None:
@@ -115,15 +135,7 @@ async def create_customer(
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
-    spec = CustomerSpec(
-        provisioning_id=body.provisioning_id,
-        packages=list(body.packages),
-        external_id=body.external_id,
-        org_id=body.org_id,
-        address=payload["address"],
-        customer_info=payload.get("customerInfo"),
-        provisioning_parameters=payload.get("provisioningParameters", {}),
-    )
+    spec = customer_spec(body, payload)
     raise_all(customer_field_problems(spec))
     rh = request_hash(payload)
     async with db_of(request).session() as s:
@@ -177,7 +189,7 @@ async def create_customer(
     await _start(request, customer)  # idempotent: the retry of a crashed request starts it
     url = location(request, customer.id)
     await remember(request, actor, payload, 202, {"url": url}, url)
-    return accepted(request, customer.id)
+    return accepted(url)
 
 
 async def _by_external_id(s, actor: Actor, external_id: str) -> WholesaleCustomer | None:  # type: ignore[no-untyped-def]
@@ -260,7 +272,7 @@ async def _mark(request: Request, customer_id: str, status: str, since) -> None:
 
 async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb: str) -> None:  # type: ignore[no-untyped-def]
     since = await _db_clock(request)
-    key = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
+    key = idempotency_key(request)
     handle = request.app.state.client.get_workflow_handle(c.workflow_id)
     try:
         started = await handle.start_update(
@@ -338,7 +350,7 @@ async def update_customer(
     await _send_change(request, c, WholesaleCustomerProvisioning.update_customer, change, "put")
     url = location(request, c.id)
     await remember(request, actor, [customer_id, payload], 202, {"url": url}, url)
-    return accepted(request, c.id)
+    return accepted(url)
 
 
 @router.delete("/customers/{customerId}", status_code=202, response_class=Response)
@@ -376,14 +388,7 @@ async def precheck_customer(
     actor = await on_behalf(request, actor, on_behalf_of)
     require(actor, WRITE)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
-    spec = CustomerSpec(
-        provisioning_id=body.provisioning_id,
-        packages=list(body.packages),
-        external_id=body.external_id,
-        org_id=body.org_id,
-        address=payload["address"],
-        customer_info=payload.get("customerInfo"),
-    )
+    spec = customer_spec(body, payload)
     problems = customer_field_problems(spec, precheck=True)
     info = [{"infoCode": 100, "description": "Provisioning preCheck validation successful."}]
     async with db_of(request).session() as s:

@@ -103,9 +103,7 @@ async def create_template_route(
         disable_webex_calling=body.disable_webex_calling,
     )
     async with db_of(request).session() as s:
-        template_id = await create_template(s, actor.partner_org_id, spec)
-    async with db_of(request).session() as s:
-        t = await s.get(WholesaleTemplate, template_id)
+        t = await s.get(WholesaleTemplate, await create_template(s, actor.partner_org_id, spec))
     assert t is not None
     url = str(request.url_for("get_template", templateId=t.id))
     return JSONResponse(

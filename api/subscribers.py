@@ -31,6 +31,7 @@ from api.schemas import (
     SubscriberPrecheck,
     SubscriberStatus,
     SubscriberUpdate,
+    SubscriberUpdateParams,
 )
 from models.wholesale import WholesaleCustomer, WholesaleSubscriber
 
@@ -65,10 +66,21 @@ def one_package(package: str | None, packages: list[str] | None) -> str | None:
     return wanted.pop() if wanted else None
 
 
-async def _external_id(request: Request, customer_id: str) -> str:
-    async with db_of(request).session() as s:
-        c = await s.get(WholesaleCustomer, customer_id)
-    return c.external_id if c else ""
+def subscriber_spec(
+    body: SubscriberCreate | SubscriberPrecheck | SubscriberUpdate,
+) -> SubscriberSpec:
+    """The store's view of a request body; an update names no customer, email or name."""
+    params = body.provisioning_parameters or SubscriberUpdateParams()
+    return SubscriberSpec(
+        customer_id=getattr(body, "customer_id", None),
+        email=getattr(body, "email", None),
+        package=one_package(body.package, body.packages),
+        first_name=getattr(params, "first_name", None),
+        last_name=getattr(params, "last_name", None),
+        primary_phone_number=params.primary_phone_number,
+        extension=params.extension,
+        location_id=params.location_id,
+    )
 
 
 def _url(request: Request, sub_id: str) -> str:
@@ -95,24 +107,14 @@ async def create_subscriber(
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
-    params = body.provisioning_parameters
-    spec = SubscriberSpec(
-        customer_id=body.customer_id,
-        email=body.email,
-        package=one_package(body.package, body.packages),
-        first_name=params.first_name,
-        last_name=params.last_name,
-        primary_phone_number=params.primary_phone_number,
-        extension=params.extension,
-        location_id=params.location_id,
-    )
+    spec = subscriber_spec(body)
     try:
-        sub, _ = await provision_subscriber(
+        sub, external_id = await provision_subscriber(
             db_of(request), request.app.state.mailer, actor.scope, spec
         )
     except LookupError:
         raise not_found("customer") from None
-    out = subscriber_out(sub, await _external_id(request, sub.customer_id))
+    out = subscriber_out(sub, external_id)
     body_json = out.model_dump(mode="json", by_alias=True, exclude_none=True)
     status = 202 if sub.status == "pending_user_migration" else 200
     url = _url(request, sub.id)
@@ -198,20 +200,12 @@ async def update_subscriber_route(
     instant (WH-B1); an admin keeps its level (WH-S2)."""
     actor = await on_behalf(request, actor, on_behalf_of)
     require(actor, WRITE, change=True)
-    params = body.provisioning_parameters
-    spec = SubscriberSpec(
-        customer_id=None,
-        email=None,
-        package=one_package(body.package, body.packages),
-        primary_phone_number=params.primary_phone_number if params else None,
-        extension=params.extension if params else None,
-        location_id=params.location_id if params else None,
-    )
+    spec = subscriber_spec(body)
     try:
-        sub = await update_subscriber(db_of(request), actor.scope, subscriber_id, spec)
+        sub, external_id = await update_subscriber(db_of(request), actor.scope, subscriber_id, spec)
     except LookupError:
         raise not_found("subscriber") from None
-    return subscriber_out(sub, await _external_id(request, sub.customer_id))
+    return subscriber_out(sub, external_id)
 
 
 @router.delete("/v1/wholesale/subscribers/{subscriberId}", status_code=204, response_class=Response)
@@ -240,17 +234,7 @@ async def precheck_subscriber(
     """WH-S3: every conflict at once, each with its field; nothing is written."""
     actor = await on_behalf(request, actor, on_behalf_of)
     require(actor, WRITE)
-    params = body.provisioning_parameters
-    spec = SubscriberSpec(
-        customer_id=body.customer_id,
-        email=body.email,
-        package=one_package(body.package, body.packages),
-        first_name=params.first_name if params else None,
-        last_name=params.last_name if params else None,
-        primary_phone_number=params.primary_phone_number if params else None,
-        extension=params.extension if params else None,
-        location_id=params.location_id if params else None,
-    )
+    spec = subscriber_spec(body)
     problems = subscriber_field_problems(spec, precheck=True)
     async with db_of(request).session() as s:
         customer = None

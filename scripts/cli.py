@@ -48,12 +48,17 @@ def run(coro: Awaitable[Any]) -> Any:
     from temporalio.service import RPCError
 
     from activities.rules import RuleError
+    from activities.wholesale_problems import Refused
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except RuleError as err:
         for v in err.violations:
             typer.echo(f"refused: {v}", err=True)
+        raise typer.Exit(2) from None
+    except Refused as err:  # the wholesale API's refusals, {errorCode, description}
+        for p in err.problems:
+            typer.echo(f"refused: {p.description}", err=True)
         raise typer.Exit(2) from None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -85,6 +90,12 @@ async def store() -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+async def in_session(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``await fn(session, *args, **kwargs)`` in one transaction of this command's store."""
+    async with store() as db, db.session() as s:
+        return await fn(s, *args, **kwargs)
 
 
 async def temporal() -> Client:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from scripts.cli import JsonOpt, emit, run, store
+from scripts.cli import JsonOpt, emit, in_session, run
 
 partner_app = typer.Typer(no_args_is_help=True, help="Partner orgs.")
 org_app = typer.Typer(no_args_is_help=True, help="Customer orgs.")
-
-
-async def _in_session(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    async with store() as db, db.session() as s:
-        return await fn(s, *args, **kwargs)
 
 
 @partner_app.command("create")
@@ -27,7 +22,7 @@ def partner_create(
 
     async def go() -> str:
         admins = parse_admins(admin, PARTNER_ROLES, "admin")
-        return await _in_session(create_partner, name, tier, admins)
+        return await in_session(create_partner, name, tier, admins)
 
     org_id = run(go())
     emit({"org_id": org_id}, as_json, lambda d: d["org_id"])
@@ -52,7 +47,7 @@ def org_create(
     async def go() -> str:
         admins = parse_admins(admin, CUSTOMER_ROLES, "admin")
         bought = {k: int(v or 1) for k, _, v in (p.partition(":") for p in paid)}
-        return await _in_session(
+        return await in_session(
             create_customer_org,
             name,
             admins,

@@ -4,12 +4,10 @@ sub-partners, the restricted party list, and the operator's signals to customer 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from scripts.cli import JsonOpt, database_url, emit, run
-from workers.settings import get_settings
+from scripts.cli import JsonOpt, emit, in_session, run, store, temporal
 
 token_app = typer.Typer(no_args_is_help=True, help="Wholesale API bearer tokens.")
 wholesale_app = typer.Typer(no_args_is_help=True, help="Wholesale (WH, PX rules).")
@@ -30,28 +28,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(wholesale_app, name="wholesale")
 
 
-async def _in_session(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from models.db import Database
-
-    db = Database(database_url(get_settings()), pool_size=1)
-    try:
-        async with db.session() as s:
-            return await fn(s, *args, **kwargs)
-    finally:
-        await db.dispose()
-
-
-def _run(coro: Any) -> Any:
-    from activities.wholesale_problems import Refused
-
-    try:
-        return run(coro)
-    except Refused as err:
-        for p in err.problems:
-            typer.echo(f"refused: {p.description}", err=True)
-        raise typer.Exit(2) from None
-
-
 @token_app.command("create")
 def token_create(
     partner: str = typer.Option(..., "--partner", help="Partner org id."),
@@ -70,7 +46,7 @@ def token_create(
     from activities.wholesale_store import SCOPES, create_token
 
     async def go() -> tuple[str, str]:
-        return await _in_session(
+        return await in_session(
             create_token,
             partner_org_id=partner,
             admin_email=admin,
@@ -79,7 +55,7 @@ def token_create(
             sub_partner_org_id=sub_partner,
         )
 
-    token_id, token = _run(go())
+    token_id, token = run(go())
     emit({"token_id": token_id, "token": token}, as_json, lambda d: d["token"])
 
 
@@ -87,7 +63,7 @@ def token_create(
 def token_revoke(token_id: str, as_json: bool = JsonOpt) -> None:
     from activities.wholesale_store import revoke_token
 
-    ok = _run(_in_session(revoke_token, token_id))
+    ok = run(in_session(revoke_token, token_id))
     emit({"revoked": ok}, as_json, lambda d: "revoked" if d["revoked"] else "no such token")
 
 
@@ -103,9 +79,9 @@ def rpl_load(
 
     async def go() -> int:
         rows = read_rpl_csv(csv_path)
-        return await _in_session(load_restricted_parties, rows, replace=not append)
+        return await in_session(load_restricted_parties, rows, replace=not append)
 
-    n = _run(go())
+    n = run(go())
     emit({"loaded": n}, as_json, lambda d: f"{d['loaded']} entries loaded")
 
 
@@ -140,7 +116,7 @@ def template_create(
         restrict_admin_invites=restrict_admin_invites,
         disable_webex_calling=disable_webex_calling,
     )
-    pid = _run(_in_session(create_template, partner, spec))
+    pid = run(in_session(create_template, partner, spec))
     emit({"provisioning_id": pid}, as_json, lambda d: d["provisioning_id"])
 
 
@@ -157,16 +133,16 @@ def subpartner_create(
 
     async def go() -> str:
         admins = parse_admins(admin, PARTNER_ROLES, "admin")
-        return await _in_session(create_sub_partner, parent, name, subscription, admins)
+        return await in_session(create_sub_partner, parent, name, subscription, admins)
 
-    org_id = _run(go())
+    org_id = run(go())
     emit({"org_id": org_id}, as_json, lambda d: d["org_id"])
 
 
 def _set_state(org_id: str, state: str, as_json: bool) -> None:
     from activities.wholesale_store import set_sub_partner_state
 
-    _run(_in_session(set_sub_partner_state, org_id, state))
+    run(in_session(set_sub_partner_state, org_id, state))
     emit({"org_id": org_id, "provisioning_state": state}, as_json, lambda d: f"{org_id}: {state}")
 
 
@@ -182,10 +158,9 @@ def subpartner_activate(org_id: str, as_json: bool = JsonOpt) -> None:
 
 
 async def _handle(customer_id: str):  # type: ignore[no-untyped-def]
-    from workers.client import connect
     from workers.wholesale_starter import customer_workflow_id
 
-    return (await connect(get_settings())).get_workflow_handle(customer_workflow_id(customer_id))
+    return (await temporal()).get_workflow_handle(customer_workflow_id(customer_id))
 
 
 @customer_app.command("status")
@@ -196,7 +171,7 @@ def customer_status(customer_id: str, as_json: bool = JsonOpt) -> None:
     async def go():  # type: ignore[no-untyped-def]
         return await (await _handle(customer_id)).query(WholesaleCustomerProvisioning.status)
 
-    emit(_run(go()), as_json)
+    emit(run(go()), as_json)
 
 
 @customer_app.command("clear-compliance")
@@ -216,7 +191,7 @@ def customer_clear(
             WholesaleCustomerProvisioning.compliance_cleared, ComplianceCleared(by=by, note=note)
         )
 
-    _run(go())
+    run(go())
     emit({"signalled": "compliance_cleared"}, as_json, lambda d: "signalled compliance_cleared")
 
 
@@ -238,7 +213,7 @@ def customer_attach(
             AttachDecision(approved=not refuse, by=by),
         )
 
-    _run(go())
+    run(go())
     emit({"signalled": "org_attach_decision"}, as_json, lambda d: "signalled org_attach_decision")
 
 
@@ -246,14 +221,10 @@ def customer_attach(
 def subscriber_accept_move(subscriber_id: str, as_json: bool = JsonOpt) -> None:
     """PX-2: the user consented; move it from its free account into the customer's org."""
     from activities.wholesale_store import accept_user_move
-    from models.db import Database
 
     async def go() -> dict[str, str]:
-        db = Database(database_url(get_settings()), pool_size=1)
-        try:
+        async with store() as db:
             sub = await accept_user_move(db, None, subscriber_id)
-            return {"subscriber_id": sub.id, "status": sub.status}
-        finally:
-            await db.dispose()
+        return {"subscriber_id": sub.id, "status": sub.status}
 
-    emit(_run(go()), as_json, lambda d: f"{d['subscriber_id']}: {d['status']}")
+    emit(run(go()), as_json, lambda d: f"{d['subscriber_id']}: {d['status']}")
