@@ -9,15 +9,16 @@ each is sent exactly once however often the activity runs.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.mail import Mailer
-from activities.notices import deliver, put, render
+from activities.notices import deliver, org_emails, put_many, render, trial_and_names
 from models.db import Database
 from models.devices import (
     Device,
@@ -28,7 +29,6 @@ from models.devices import (
     DeviceStatus,
     DeviceTrialRow,
 )
-from models.tables import Org, OrgUser, Trial
 from models.trial import NoticeView
 
 log = structlog.get_logger(__name__)
@@ -120,13 +120,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _partner_admins(s: AsyncSession, partner_org_id: str) -> list[str]:
-    q = (
-        select(OrgUser.email)
-        .where(OrgUser.org_id == partner_org_id, col(OrgUser.admin_role).is_not(None))
-        .order_by(OrgUser.email)
-    )
-    return list((await s.exec(q)).all())
+# What ``device_trial`` copies from the status as it is (the other columns are the activity's).
+_TRIAL_COLUMNS = (set(DeviceTrialRow.model_fields) & set(DeviceStatus.model_fields)) - {"trial_id"}
+
+
+async def _upsert(
+    s: AsyncSession,
+    table: type[SQLModel],
+    key: list[str],
+    rows: list[dict[str, Any]],
+    changing: set[str],
+) -> None:
+    """Insert ``rows`` in one statement; a row whose ``key`` is already there gets only its
+    ``changing`` columns updated."""
+    if rows:
+        stmt = insert(table).values(rows)
+        await s.exec(
+            stmt.on_conflict_do_update(
+                index_elements=key, set_={c: stmt.excluded[c] for c in changing}
+            )
+        )  # type: ignore[call-overload]
 
 
 class DeviceActivities:
@@ -145,89 +158,40 @@ class DeviceActivities:
     @activity.defn
     async def record_devices(self, st: DeviceStatus) -> None:
         """Make the read model (``device_trial``, ``device_shipment``, ``device``,
-        ``device_extension``) equal to the workflow's status."""
-        now = _now()
-        trial_values = {
+        ``device_extension``) equal to the workflow's status: one upsert per table."""
+        now, tid = _now(), st.trial_id
+        trial = {
+            **st.model_dump(include=_TRIAL_COLUMNS),
             "workflow_id": activity.info().workflow_id,
-            "partner_org_id": st.partner_org_id,
-            "customer_org_id": st.customer_org_id,
-            "state": st.state,
-            "trial_days": st.trial_days,
-            "first_shipped_at": st.first_shipped_at,
-            "expires_at": st.expires_at,
-            "return_due_at": st.return_due_at,
-            "converted_at": st.converted_at,
-            "cancelled_at": st.cancelled_at,
-            "overdue_at": st.overdue_at,
-            "returned_at": st.returned_at,
-            "closed_reason": st.closed_reason,
-            "next_deadline_at": st.next_deadline_at,
-            "next_deadline_kind": st.next_deadline_kind,
             "updated_at": now,
         }
         async with self.db.session() as s:
-            await s.exec(
-                insert(DeviceTrialRow)
-                .values(trial_id=st.trial_id, created_at=now, **trial_values)
-                .on_conflict_do_update(index_elements=["trial_id"], set_=trial_values)
-            )  # type: ignore[call-overload]
-            for sh in st.shipments:
-                await s.exec(
-                    insert(DeviceShipment)
-                    .values(
-                        trial_id=st.trial_id,
-                        device_type=sh.device_type,
-                        model=sh.model,
-                        quantity=sh.quantity,
-                        country=sh.country,
-                        region=sh.region,
-                        carrier=sh.carrier,
-                        return_label_in_box=sh.return_label_in_box,
-                        labels=list(sh.labels),
-                        shipped_at=sh.shipped_at,
-                    )
-                    .on_conflict_do_update(
-                        index_elements=["trial_id", "device_type"], set_={"labels": list(sh.labels)}
-                    )
-                )  # type: ignore[call-overload]
-            for d in st.devices:
-                changing = {
-                    "state": d.state,
-                    "returned_at": d.returned_at,
-                    "return_carrier": d.return_carrier,
-                    "return_tracking": d.return_tracking,
-                }
-                await s.exec(
-                    insert(Device)
-                    .values(
-                        trial_id=st.trial_id,
-                        serial=d.serial,
-                        device_type=d.device_type,
-                        model=d.model,
-                        shipped_at=d.shipped_at,
-                        **changing,
-                    )
-                    .on_conflict_do_update(index_elements=["trial_id", "serial"], set_=changing)
-                )  # type: ignore[call-overload]
-            for e in st.extensions:
-                decided = {
-                    "state": e.state,
-                    "decided_at": e.decided_at,
-                    "decided_by": e.decided_by,
-                    "decision_reason": e.decision_reason,
-                }
-                await s.exec(
-                    insert(DeviceExtension)
-                    .values(
-                        trial_id=st.trial_id,
-                        seq=e.seq,
-                        days=e.days,
-                        reason=e.reason,
-                        requested_at=e.requested_at,
-                        **decided,
-                    )
-                    .on_conflict_do_update(index_elements=["trial_id", "seq"], set_=decided)
-                )  # type: ignore[call-overload]
+            await _upsert(
+                s,
+                DeviceTrialRow,
+                ["trial_id"],
+                [{"trial_id": tid, "created_at": now, **trial}],
+                set(trial),
+            )
+            shipments = [
+                {"trial_id": tid, **sh.model_dump(exclude={"serials", "return_instructions"})}
+                for sh in st.shipments
+            ]
+            await _upsert(s, DeviceShipment, ["trial_id", "device_type"], shipments, {"labels"})
+            await _upsert(
+                s,
+                Device,
+                ["trial_id", "serial"],
+                [{"trial_id": tid, **d.model_dump()} for d in st.devices],
+                {"state", "returned_at", "return_carrier", "return_tracking"},
+            )
+            await _upsert(
+                s,
+                DeviceExtension,
+                ["trial_id", "seq"],
+                [{"trial_id": tid, **e.model_dump()} for e in st.extensions],
+                {"state", "decided_at", "decided_by", "decision_reason"},
+            )
 
     @activity.defn
     async def send_device_notices(self, batch: DeviceNoticeBatch) -> list[NoticeView]:
@@ -235,43 +199,37 @@ class DeviceActivities:
         now = _now()
         workflow_id = activity.info().workflow_id
         async with self.db.session() as s:
-            trial = await s.get(Trial, batch.trial_id)
-            if trial is None:
-                raise LookupError(f"no trial {batch.trial_id}")
-            org = await s.get(Org, trial.customer_org_id)
-            partner = await s.get(Org, trial.partner_org_id)
+            trial, names = await trial_and_names(s, batch.trial_id)
             context = {
-                "org": org.name if org else trial.customer_org_id,
-                "partner": partner.name if partner else trial.partner_org_id,
+                **names,
                 "trial_id": trial.id,
                 "trials_team": batch.trials_team_email,
                 **batch.context,
             }
             by_audience = {
                 "customer_admin": [trial.customer_admin_email],
-                "partner_admin": await _partner_admins(s, trial.partner_org_id),
+                "partner_admin": await org_emails(s, trial.partner_org_id, admins_only=True),
                 "trials_team": [batch.trials_team_email],
             }
-            keys: list[str] = []
+            rows: dict[str, dict[str, Any]] = {}  # by key: a recipient in two audiences once
             for audience in TEMPLATES[batch.kind]:
                 subject, body = render(batch.kind, audience, context, TEMPLATES)
                 for email in by_audience[audience]:
                     key = notice_key(trial.id, batch.kind, batch.tag, email)
-                    if key in keys:
-                        continue
-                    await put(
-                        s,
-                        key=key,
-                        kind=batch.kind,
-                        recipient=email,
-                        subject=subject,
-                        body=body,
-                        due_at=batch.due_at,
-                        workflow_id=workflow_id,
-                        trial_id=trial.id,
-                        now=now,
+                    rows.setdefault(
+                        key,
+                        dict(
+                            key=key,
+                            kind=batch.kind,
+                            recipient=email,
+                            subject=subject,
+                            body=body,
+                            due_at=batch.due_at,
+                            workflow_id=workflow_id,
+                            trial_id=trial.id,
+                        ),
                     )
-                    keys.append(key)
-        sent = await deliver(self.db, self.mailer, keys)
+            await put_many(s, list(rows.values()), now=now)
+        sent = await deliver(self.db, self.mailer, list(rows))
         log.info("device notices sent", kind=batch.kind, tag=batch.tag, count=len(sent))
         return sent

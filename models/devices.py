@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from models.regions import region_of
-from models.trial import DevicePolicy, NoticeView
+from models.trial import Contract, DevicePolicy, NoticeView
 
 DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned"]
 DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
@@ -76,10 +76,6 @@ def carrier_for(country: str) -> CarrierRule | None:
 
 
 # --- input and policy ---------------------------------------------------------------------
-
-
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DeviceTrialInput(Contract):

@@ -75,34 +75,27 @@ async def _worker_process(address: str, database_url: str, task_queue: str, phas
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    import workers.worker as worker_module
     from activities.mail import Mailer
     from models.db import Database
     from workers.logging import configure_logging
     from workers.registry import Deps
     from workers.settings import Settings
+    from workers.worker import build_worker
 
     configure_logging("json", "WARNING")
     settings = Settings(day_seconds=DAY_SECONDS, graceful_shutdown_seconds=2.0, metrics_bind="")
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     db = Database(database_url, pool_size=min(settings.max_concurrent_activities, 20))
     deps = Deps(db=db, mailer=Mailer(smtp_url=None, mail_from="bench@localhost"))
-    if phase == "baseline":
-        # The same build_worker (sandbox, interceptors, slots, cache) with the baseline
-        # workflow and activity registered beside the project's.
-        saved = worker_module.WORKFLOWS, worker_module.activities
-        worker_module.WORKFLOWS = [*saved[0], BenchTwoActivities]
-        worker_module.activities = lambda d: [*saved[1](d), bench_noop]  # type: ignore[assignment]
-        try:
-            worker = worker_module.build_worker(
-                client, deps, task_queue=task_queue, settings=settings
-            )
-        finally:
-            worker_module.WORKFLOWS, worker_module.activities = saved
-        if BenchTwoActivities not in worker.config()["workflows"]:
-            raise RuntimeError("build_worker no longer takes WORKFLOWS; update the benchmark")
-    else:
-        worker = worker_module.build_worker(client, deps, task_queue=task_queue, settings=settings)
+    baseline = phase == "baseline"  # the same worker, with the baseline registered beside
+    worker = build_worker(
+        client,
+        deps,
+        task_queue=task_queue,
+        settings=settings,
+        extra_workflows=[BenchTwoActivities] if baseline else [],
+        extra_activities=[bench_noop] if baseline else [],
+    )
     run = asyncio.create_task(worker.run())
     await asyncio.sleep(0.5)  # polling has started
     print(json.dumps({"peak_rss_kb": _peak_rss_kb()}), flush=True)

@@ -18,24 +18,17 @@ from models.devices import (
     ReturnRequest,
     ShipmentRequest,
 )
-from scripts.cli import JsonOpt, emit, run
-from workers.settings import get_settings
+from scripts.cli import JsonOpt, emit, run, temporal
 
 devices_app = typer.Typer(
     no_args_is_help=True, help="Trial devices: shipments, returns, extensions (TR-S4, DV)."
 )
 
 
-def _wid(trial_id: str) -> str:
+async def _handle(trial_id: str):  # type: ignore[no-untyped-def]
     from workflows.devices import device_workflow_id
 
-    return device_workflow_id(trial_id)
-
-
-async def _client():  # type: ignore[no-untyped-def]
-    from workers.client import connect
-
-    return await connect(get_settings())
+    return (await temporal()).get_workflow_handle(device_workflow_id(trial_id))
 
 
 def _human_status(d: dict[str, Any]) -> str:
@@ -84,7 +77,7 @@ def _model(cls, **fields):  # type: ignore[no-untyped-def]
 
 def _update(trial_id: str, name: str, payload: Any, as_json: bool) -> None:
     async def go() -> DeviceUpdateResult:
-        h = (await _client()).get_workflow_handle(_wid(trial_id))
+        h = await _handle(trial_id)
         return await h.execute_update(name, payload, result_type=DeviceUpdateResult)
 
     emit(run(go()), as_json, lambda d: f"{d['state']}: {d['message']}")
@@ -119,7 +112,7 @@ def status(trial_id: str, as_json: bool = JsonOpt) -> None:
     """Every serial with its state, the shipments, the dates and the extension requests."""
 
     async def go() -> DeviceStatus:
-        h = (await _client()).get_workflow_handle(_wid(trial_id))
+        h = await _handle(trial_id)
         return await h.query("status", result_type=DeviceStatus)
 
     emit(run(go()), as_json, _human_status)
@@ -222,7 +215,7 @@ def overdue(
     """Trials with overdue devices, across all trials (a visibility query)."""
 
     async def go() -> list[dict[str, Any]]:
-        client = await _client()
+        client = await temporal()
         rows = await overdue_list(client, partner)
         if missing:
             for r in rows:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -31,14 +33,21 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(
-    client: Client, deps: Deps, *, task_queue: str, settings: Settings | None = None
+    client: Client,
+    deps: Deps,
+    *,
+    task_queue: str,
+    settings: Settings | None = None,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
+    """The project's workflows and activities (plus any extra, e.g. a benchmark's own)."""
     s = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=list(WORKFLOWS),
-        activities=activities(deps),
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*activities(deps), *extra_activities],
         workflow_runner=sandbox_runner(),
         interceptors=[ActivityLogContext()],
         max_concurrent_activities=s.max_concurrent_activities,

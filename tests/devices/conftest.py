@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import col, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -23,6 +22,7 @@ from temporalio.service import RPCError
 from models.devices import Device, DeviceStatus, DeviceTrialRow, ShipmentRequest
 from models.tables import Notice
 from models.trial import NewCustomer
+from tests.trials import helpers
 from workflows.devices import DeviceTrial, device_workflow_id
 
 DAY = timedelta(days=1)
@@ -103,18 +103,11 @@ class DeviceWorld:
         return await dh.execute_update(DeviceTrial.record_shipment, req)
 
     async def notices(self, trial_id: str, kind: str) -> list[Notice]:
-        async with self.db.session() as s:
-            q = (
-                select(Notice)
-                .where(Notice.trial_id == trial_id, Notice.kind == kind)
-                .order_by(col(Notice.id))
-            )
-            return list((await s.exec(q)).all())
+        return await helpers.notices(self.db, trial_id, kind)
 
     async def devices(self, trial_id: str) -> dict[str, str]:
-        async with self.db.session() as s:
-            rows = (await s.exec(select(Device).where(Device.trial_id == trial_id))).all()
-            return {r.serial: r.state for r in rows}
+        rows = await helpers.rows(self.db, Device, Device.trial_id == trial_id)
+        return {r.serial: r.state for r in rows}
 
     async def row(self, trial_id: str) -> DeviceTrialRow | None:
         async with self.db.session() as s:
