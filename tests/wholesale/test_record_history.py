@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 
@@ -23,3 +24,24 @@ async def test_record_wholesale_history(wh) -> None:
     )
     await wh.wait(cid, "provisioned")
     await save_history("wholesale_held_cleared_provisioned", wh.handle(cid))
+
+
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
+async def test_record_wholesale_update_delete_history(wh) -> None:
+    """Provisioned, the package list changed through the HTTP API, then removed."""
+    cid = await wh.customer(wait_for=("provisioned",))
+    r = await wh.http.put(
+        f"/v1/wholesale/customers/{cid}", json={"packages": ["webex_suite"]}, headers=wh.auth()
+    )
+    assert r.status_code == 202
+    await wh.wait(cid, "provisioned")
+    for _ in range(200):  # the change is applied: the customer is settled again
+        if (
+            await wh.handle(cid).query(WholesaleCustomerProvisioning.status)
+        ).state == "provisioned":
+            break
+        await asyncio.sleep(0.05)
+    r = await wh.http.delete(f"/v1/wholesale/customers/{cid}", headers=wh.auth())
+    assert r.status_code == 202
+    assert (await wh.handle(cid).result())["state"] == "deleted"
+    await save_history("wholesale_updated_then_deleted", wh.handle(cid))
