@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -275,16 +275,9 @@ async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb
     key = idempotency_key(request)
     handle = request.app.state.client.get_workflow_handle(c.workflow_id)
     try:
-        started = await handle.start_update(
-            update,
-            arg,
-            id=f"{verb}-{key}" if key else None,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-        )
-        # A validator's refusal comes back as an outcome already known at this stage
-        # (the SDK keeps it on the handle): reading it raises WorkflowUpdateFailedError.
-        if getattr(started, "_known_outcome", None) is not None:
-            await started.result()
+        # The handler only queues the change (the workflow applies it), so waiting for the
+        # update's completion answers at once; a validator's refusal raises here (PX-3).
+        await handle.execute_update(update, arg, id=f"{verb}-{key}" if key else None)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}

@@ -5,8 +5,10 @@ WH-C3, packages PX-1, restricted mode WH-C6) is one activity on the happy path, 
 customers costs few state transitions. A screening hit holds the customer: rechecked every
 few hours, released by a clear list or the ``compliance_cleared`` signal, escalated to
 operations when the hold is ``compliance_hold_hours`` old. Updates and deletion are workflow
-updates: the validator refuses a second change while one is in flight (PX-3 answers 202 as
-soon as the update is accepted). Deterministic code only; every effect is an activity.
+updates: the validator refuses a second change while one is in flight, the handler queues the
+change and returns at once (PX-3 answers 202 with the update's result), and the main loop
+applies it in arrival order with the signals. Deterministic code only; every effect is an
+activity.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ from workflows.common import (
     wait_for,
 )
 
+# Updates used to apply their change inside the handler; since this patch the handler queues
+# it and the main loop applies it (tests/histories/wholesale_updated_then_deleted.json is a
+# history from before).
+CHANGE_IN_MAIN_LOOP = "wholesale-change-in-main-loop"
+
 DEADLINE_LABELS = {
     "compliance_recheck": "screen again against the restricted party list (WH-C2)",
     "compliance_escalation": "hold too old: hand to operations (WH-C2)",
@@ -62,10 +69,12 @@ class WholesaleCustomerProvisioning:
         self.rechecks = carry.rechecks
         self.escalated_at = carry.escalated_at
         self.changes = 0
-        self._signals: list[ComplianceCleared | AttachDecision] = []
+        self._inbox: list[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = []
+        self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
         self._changed = False
         self._lock = asyncio.Lock()
         self._published: tuple | None = None
+        self._applied = ""
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -75,7 +84,11 @@ class WholesaleCustomerProvisioning:
             async with self._lock:
                 await self._provision(ProvisionStep(customer_id=inp.customer_id))
         while self.state != "deleted":
-            if workflow.info().is_continue_as_new_suggested() and not self._lock.locked():
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                and not self._lock.locked()
+                and not self._inbox  # a queued signal or change is never carried over: handle it
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state != "deleted":
                     workflow.continue_as_new(self._carry_input())
@@ -131,22 +144,28 @@ class WholesaleCustomerProvisioning:
         else:
             self.next_recheck_at = None
 
-    # --- signals (queued; the main loop handles them under the lock) ---------------------
+    # --- signals and accepted changes (queued; the main loop handles them under the lock) -
 
     @workflow.signal
     def compliance_cleared(self, sig: ComplianceCleared) -> None:
-        self._signals.append(sig)
+        self._inbox.append(sig)
         self._changed = True
 
     @workflow.signal
     def org_attach_decision(self, sig: AttachDecision) -> None:
-        self._signals.append(sig)
+        self._inbox.append(sig)
         self._changed = True
 
     async def _handle_signals(self) -> None:
-        while self._signals:
-            sig = self._signals.pop(0)
-            if isinstance(sig, ComplianceCleared):
+        while self._inbox:
+            sig = self._inbox.pop(0)
+            if isinstance(sig, CustomerChange):
+                await self._apply_update(sig)
+            elif isinstance(sig, DeleteRequest):
+                await self._apply_delete()
+            elif self.state == "deleted":
+                workflow.logger.warning("ignored %s: deleted", type(sig).__name__)
+            elif isinstance(sig, ComplianceCleared):
                 if self.state not in ("pending_rpl_review", "compliance_escalated"):
                     workflow.logger.warning("ignored compliance_cleared: %s", self.state)
                     continue
@@ -178,23 +197,17 @@ class WholesaleCustomerProvisioning:
 
     @workflow.update
     async def update_customer(self, change: CustomerChange) -> ChangeResult:
-        async with self._lock:
+        if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            self._validate_update(change)  # again: two updates may share one activation
+            return self._queue(change, "package change accepted (WH-C5)")
+        async with self._lock:  # a history from before the patch: applied here
             self._validate_update(change)
-            self.state = "updating"
-            self._publish(None)
-            outcome = await act(
-                WholesaleActivities.apply_customer_change,
-                self.inp.customer_id,
-                change,
-                summary="apply the complete package list (WH-C5)",
-            )
-            self.state = outcome.state
-            self.changes += 1
-            self._changed = True
-            return ChangeResult(state=self.state, message=outcome.message)
+            await self._apply_update(change)
+            return ChangeResult(state=self.state, message=self._applied)
 
     @update_customer.validator
     def _validate_update(self, change: CustomerChange) -> None:
+        self._refuse_if_busy()
         if self.state not in SETTLED:
             raise refuse(
                 "PX-3",
@@ -206,27 +219,61 @@ class WholesaleCustomerProvisioning:
 
     @workflow.update
     async def delete_customer(self, req: DeleteRequest) -> ChangeResult:
+        if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            self._validate_delete(req)
+            return self._queue(req, "removal accepted (WH-C5)")
         async with self._lock:
             self._validate_delete(req)
-            self.state = "deleting"
-            self._publish(None)
-            await act(
-                WholesaleActivities.remove_customer,
-                self.inp.customer_id,
-                summary="remove the wholesale services, keep the org (WH-C5)",
-            )
-            self.state = "deleted"
-            self._changed = True
+            await self._apply_delete()
             return ChangeResult(state=self.state, message="wholesale services removed")
 
     @delete_customer.validator
     def _validate_delete(self, req: DeleteRequest) -> None:
+        self._refuse_if_busy()
         if self.state not in DELETABLE:
             raise refuse(
                 "PX-3",
                 "status",
                 f"the customer is {api_status(self.state)}; it can be removed once that settles",
             )
+
+    def _refuse_if_busy(self) -> None:
+        if self._change is not None:
+            kind = "removal" if isinstance(self._change, DeleteRequest) else "package change"
+            raise refuse("PX-3", "status", f"a {kind} is already in flight; retry once it is done")
+
+    def _queue(self, change: CustomerChange | DeleteRequest, message: str) -> ChangeResult:
+        self._change = change
+        self._inbox.append(change)
+        self._changed = True
+        return ChangeResult(state=self.state, message=message)
+
+    async def _apply_update(self, change: CustomerChange) -> None:
+        self.state = "updating"
+        self._publish(None)
+        outcome = await act(
+            WholesaleActivities.apply_customer_change,
+            self.inp.customer_id,
+            change,
+            summary="apply the complete package list (WH-C5)",
+        )
+        self.state = outcome.state
+        self._applied = outcome.message
+        self.changes += 1
+        self._change = None
+        self._changed = True
+
+    async def _apply_delete(self) -> None:
+        self.state = "deleting"
+        self._publish(None)
+        await act(
+            WholesaleActivities.remove_customer,
+            self.inp.customer_id,
+            summary="remove the wholesale services, keep the org (WH-C5)",
+        )
+        self.state = "deleted"
+        self._change = None
+        self._changed = True
 
     # --- query --------------------------------------------------------------------------
 
@@ -256,6 +303,9 @@ class WholesaleCustomerProvisioning:
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
+        if self._change is not None:
+            kind = "removal" if isinstance(self._change, DeleteRequest) else "package change"
+            return f"the accepted {kind} to be applied"
         if self.state == "pending_rpl_review" and d:
             return (
                 f"{DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC; "

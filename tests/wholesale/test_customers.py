@@ -215,6 +215,31 @@ async def test_px3_accepted_at_once_one_change_at_a_time(wh):
     assert r.status_code in (404, 409)  # a second removal is never a second change
 
 
+async def test_px3_two_changes_at_once_one_is_refused(wh):
+    """PX-3: two package changes sent together: one is accepted (202) and applied, the
+    other answers 409 naming `status`; the workflow applied exactly one change."""
+    cid = await wh.customer(wait_for=("provisioned",))
+
+    def put(packages: list[str]):  # type: ignore[no-untyped-def]
+        return wh.http.put(
+            f"/v1/wholesale/customers/{cid}", json={"packages": packages}, headers=wh.auth()
+        )
+
+    a, b = await asyncio.gather(put(["webex_suite"]), put(["webex_meetings"]))
+    assert sorted([a.status_code, b.status_code]) == [202, 409]
+    refused = a if a.status_code == 409 else b
+    assert refused.json()["errors"][0]["field"] == "status"
+    assert "PX-3" in refused.json()["description"]
+    won = ["webex_suite"] if a.status_code == 202 else ["webex_meetings"]
+    for _ in range(200):
+        st = await wh.handle(cid).query(WholesaleCustomerProvisioning.status)
+        if st.changes == 1 and st.state == "provisioned":
+            break
+        await asyncio.sleep(0.05)
+    assert st.changes == 1 and st.state == "provisioned"
+    assert [p["name"] for p in (await wh.row(cid)).packages] == won
+
+
 async def test_px4_attach_needs_approval_for_big_or_verified_orgs(wh):
     """PX-4: attaching to an org with a verified/claimed domain or 100+ users waits for its
     admin's approval; a small org attaches at once."""

@@ -28,7 +28,10 @@ async def test_record_wholesale_history(wh) -> None:
 
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
 async def test_record_wholesale_update_delete_history(wh) -> None:
-    """Provisioned, the package list changed through the HTTP API, then removed."""
+    """Provisioned, the package list changed through the HTTP API, then removed.
+
+    wholesale_updated_then_deleted.json was recorded before the change-in-main-loop patch
+    (the handlers applied the change); this one after it."""
     cid = await wh.customer(wait_for=("provisioned",))
     r = await wh.http.put(
         f"/v1/wholesale/customers/{cid}", json={"packages": ["webex_suite"]}, headers=wh.auth()
@@ -44,4 +47,4 @@ async def test_record_wholesale_update_delete_history(wh) -> None:
     r = await wh.http.delete(f"/v1/wholesale/customers/{cid}", headers=wh.auth())
     assert r.status_code == 202
     assert (await wh.handle(cid).result())["state"] == "deleted"
-    await save_history("wholesale_updated_then_deleted", wh.handle(cid))
+    await save_history("wholesale_change_queued_then_deleted", wh.handle(cid))
