@@ -258,6 +258,7 @@ class WholesaleActivities:
         org: Org,
         template: WholesaleTemplate,
         reasons: list[str],
+        reminder: bool = False,
     ) -> list[str]:
         admins = (
             await s.exec(
@@ -268,13 +269,15 @@ class WholesaleActivities:
         ).all()
         keys = []
         for email in admins:
-            key = f"wholesale:{c.id}:attach_approval:{email}"
+            kind = "wholesale_attach_approval" + ("_reminder" if reminder else "")
+            key = f"wholesale:{c.id}:{kind.removeprefix('wholesale_')}:{email}"
+            subject = f"{template.brand_name} asks to add Webex wholesale services to {org.name}"
             await put(
                 s,
                 key=key,
-                kind="wholesale_attach_approval",
+                kind=kind,
                 recipient=email,
-                subject=f"{template.brand_name} asks to add Webex wholesale services to {org.name}",
+                subject=f"Reminder: {subject}" if reminder else subject,
                 body=(
                     f"{template.brand_name} would like to provide Webex services to {org.name}\n"
                     f"through its wholesale offer. Your approval is needed because the\n"
@@ -285,6 +288,54 @@ class WholesaleActivities:
             )
             keys.append(key)
         return keys
+
+    @activity.defn
+    async def remind_attach_approval(self, customer_id: str) -> None:
+        """PX-4: the org's admins have not answered; ask them once more."""
+        async with self.db.session() as s:
+            c = await locked_customer(s, customer_id)
+            if c is None or c.org_id is None:
+                return
+            org = await s.get(Org, c.org_id)
+            template = await s.get(WholesaleTemplate, c.provisioning_id)
+            if org is None or template is None:
+                return
+            reasons = await attach_approval_reasons(s, org.id)
+            keys = await self._ask_attach_approval(s, c, org, template, reasons, reminder=True)
+        await deliver(self.db, self.mailer, keys)
+
+    @activity.defn
+    async def lapse_attach(self, customer_id: str, operations_email: str, days: float) -> Outcome:
+        """PX-4: no answer in time. The customer ends in `error` (the partner may delete it
+        and onboard again), and operations are told."""
+        key = f"wholesale:{customer_id}:attach_lapsed"
+        async with self.db.session() as s:
+            c = await locked_customer(s, customer_id)
+            if c is None:
+                raise _fail(f"no wholesale customer {customer_id}")
+            err = P.error(
+                P.ATTACH_LAPSED,
+                "PX-4",
+                f"the org's admin did not approve the attachment within {days:g} days",
+            )
+            await set_customer(s, customer_id, status="error", errors=[err])
+            await put(
+                s,
+                key=key,
+                kind="wholesale_attach_lapsed",
+                recipient=operations_email,
+                subject=f"Wholesale customer {customer_id}: org attachment lapsed",
+                body=(
+                    f"Wholesale customer {customer_id} (partner {c.partner_org_id}) asked to\n"
+                    f"attach to org {c.org_id}. Its admins were asked and reminded, and did not\n"
+                    f"answer within {days:g} days, so the customer is in error. Remove it and\n"
+                    "onboard it again once the org's admin agrees.\n"
+                ),
+                due_at=_now(),
+                workflow_id=c.workflow_id,
+            )
+        await deliver(self.db, self.mailer, [key])
+        return Outcome(state="error", org_id=c.org_id, message=str(err["description"]))
 
     @activity.defn
     async def refuse_attach(self, customer_id: str) -> Outcome:

@@ -28,6 +28,7 @@ PSTN_MISSING = 2561  # per package, asynchronous (PX-1)
 COMPLIANCE_HOLD = 4300  # WH-C2
 COMPLIANCE_ESCALATED = 4301
 ATTACH_REFUSED = 4310  # PX-4
+ATTACH_LAPSED = 4311  # PX-4: not answered in time
 CALLING_DISABLED = 2570  # warning
 
 

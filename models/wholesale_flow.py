@@ -58,9 +58,15 @@ class WholesalePolicy(Contract):
     compliance_hold_hours: float = 72.0
     compliance_recheck_hours: float = 6.0
     operations_email: str = "wholesale-ops@localhost"
+    attach_approval_reminder_days: float = 3.0
+    attach_approval_days: float = 14.0
+    max_history_events: int = 10_000
 
     def hours(self, n: float) -> timedelta:
         return timedelta(hours=n)
+
+    def days(self, n: float) -> timedelta:
+        return timedelta(days=n)
 
     @classmethod
     def from_settings(cls, s: object) -> WholesalePolicy:
@@ -68,6 +74,9 @@ class WholesalePolicy(Contract):
             compliance_hold_hours=s.wholesale_compliance_hold_hours,  # type: ignore[attr-defined]
             compliance_recheck_hours=s.wholesale_compliance_recheck_hours,  # type: ignore[attr-defined]
             operations_email=s.wholesale_operations_email,  # type: ignore[attr-defined]
+            attach_approval_reminder_days=s.wholesale_attach_approval_reminder_days,  # type: ignore[attr-defined]
+            attach_approval_days=s.wholesale_attach_approval_days,  # type: ignore[attr-defined]
+            max_history_events=s.wholesale_max_history_events,  # type: ignore[attr-defined]
         )
 
 
@@ -80,6 +89,9 @@ class CustomerCarry(Contract):
     next_recheck_at: datetime | None = None
     rechecks: int = 0
     escalated_at: datetime | None = None
+    approval_asked_at: datetime | None = None
+    approval_reminders: int = 0
+    changes: int = 0
 
 
 class CustomerInput(Contract):
@@ -160,4 +172,7 @@ class CustomerStatus(Contract):
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = None
     waiting_for: str = ""
-    changes: int = Field(0, description="Updates applied by this run.")
+    changes: int = Field(0, description="Package changes applied (carried across runs).")
+    approval_asked_at: datetime | None = Field(
+        None, description="PX-4: when the org's admin was asked to approve the attachment."
+    )

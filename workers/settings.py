@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     wholesale_compliance_recheck_hours: float = Field(
         6.0, gt=0, description="WH-C2: how often a held customer is screened again."
     )
+    wholesale_attach_approval_reminder_days: float = Field(
+        3.0, gt=0, description="PX-4: an unanswered approval request is sent again this late."
+    )
+    wholesale_attach_approval_days: float = Field(
+        14.0,
+        gt=0,
+        description="PX-4: unanswered this long, the attachment lapses (`error`, operations told).",
+    )
+    wholesale_max_history_events: int = Field(
+        10_000,
+        ge=100,
+        description="A customer's workflow continues as new past this many history events "
+        "(or when the server suggests it).",
+    )
     wholesale_api_rate_per_second: float = Field(
         200.0, gt=0, description="Wholesale API: requests per second per token (then 429)."
     )
@@ -106,7 +120,8 @@ class Settings(BaseSettings):
         2000, ge=1, description="Wholesale API: burst of requests a token may send at once."
     )
     wholesale_operations_email: str = Field(
-        "wholesale-ops@localhost", description="WH-C2: who gets escalated compliance cases."
+        "wholesale-ops@localhost",
+        description="WH-C2, PX-4: who gets escalated compliance cases and lapsed attachments.",
     )
 
 

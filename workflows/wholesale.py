@@ -48,10 +48,15 @@ from workflows.common import (
 # it and the main loop applies it (tests/histories/wholesale_updated_then_deleted.json is a
 # history from before).
 CHANGE_IN_MAIN_LOOP = "wholesale-change-in-main-loop"
+# A PX-4 approval request is reminded, then lapses; customers asked before this patch wait
+# without a deadline, as they did.
+APPROVAL_DEADLINES = "wholesale-px4-approval-deadlines"
 
 DEADLINE_LABELS = {
     "compliance_recheck": "screen again against the restricted party list (WH-C2)",
     "compliance_escalation": "hold too old: hand to operations (WH-C2)",
+    "attach_approval_reminder": "remind the org's admin to approve the attachment (PX-4)",
+    "attach_approval_lapse": "approval not given in time: the attachment lapses (PX-4)",
 }
 
 
@@ -68,7 +73,9 @@ class WholesaleCustomerProvisioning:
         self.next_recheck_at = carry.next_recheck_at
         self.rechecks = carry.rechecks
         self.escalated_at = carry.escalated_at
-        self.changes = 0
+        self.approval_asked_at = carry.approval_asked_at
+        self.approval_reminders = carry.approval_reminders
+        self.changes = carry.changes
         self._inbox: list[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = []
         self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
         self._changed = False
@@ -85,7 +92,7 @@ class WholesaleCustomerProvisioning:
                 await self._provision(ProvisionStep(customer_id=inp.customer_id))
         while self.state != "deleted":
             if (
-                workflow.info().is_continue_as_new_suggested()
+                self._history_is_long()
                 and not self._lock.locked()
                 and not self._inbox  # a queued signal or change is never carried over: handle it
             ):
@@ -101,7 +108,26 @@ class WholesaleCustomerProvisioning:
         self._publish(None)
         return self.status()
 
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.policy.max_history_events
+        )
+
     def _next_deadline(self) -> Deadline | None:
+        if self.state == "pending_org_approval" and self.approval_asked_at is not None:
+            p = self.policy
+            if self.approval_reminders == 0 and p.attach_approval_reminder_days < (
+                p.attach_approval_days
+            ):
+                return Deadline(
+                    "attach_approval_reminder",
+                    self.approval_asked_at + p.days(p.attach_approval_reminder_days),
+                )
+            return Deadline(
+                "attach_approval_lapse", self.approval_asked_at + p.days(p.attach_approval_days)
+            )
         if self.state != "pending_rpl_review" or self.hold_started_at is None:
             return None
         escalate = Deadline(
@@ -126,6 +152,22 @@ class WholesaleCustomerProvisioning:
             )
             self.state = "compliance_escalated"
             self.escalated_at = workflow.now()
+        elif d.kind == "attach_approval_reminder":
+            self.approval_reminders += 1
+            await act(
+                WholesaleActivities.remind_attach_approval,
+                self.inp.customer_id,
+                summary="ask the org's admin again (PX-4)",
+            )
+        elif d.kind == "attach_approval_lapse":
+            outcome = await act(
+                WholesaleActivities.lapse_attach,
+                self.inp.customer_id,
+                self.policy.operations_email,
+                self.policy.attach_approval_days,
+                summary="no approval in time: the attachment lapses (PX-4)",
+            )
+            self.state = outcome.state
 
     async def _provision(self, step: ProvisionStep) -> None:
         outcome: Outcome = await act(
@@ -143,6 +185,12 @@ class WholesaleCustomerProvisioning:
             )
         else:
             self.next_recheck_at = None
+        if (
+            outcome.state == "pending_org_approval"
+            and self.approval_asked_at is None
+            and workflow.patched(APPROVAL_DEADLINES)
+        ):
+            self.approval_asked_at = workflow.now()
 
     # --- signals and accepted changes (queued; the main loop handles them under the lock) -
 
@@ -300,6 +348,7 @@ class WholesaleCustomerProvisioning:
             next_deadline_kind=d.kind if d else None,
             waiting_for=self._waiting_for(d),
             changes=self.changes,
+            approval_asked_at=self.approval_asked_at,
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -314,7 +363,8 @@ class WholesaleCustomerProvisioning:
         if self.state == "compliance_escalated":
             return "operations: signal `compliance_cleared`, or delete the customer"
         if self.state == "pending_org_approval":
-            return "the org admin's approval (signal `org_attach_decision`, PX-4)"
+            then = f"; {DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC" if d else ""
+            return f"the org admin's approval (signal `org_attach_decision`, PX-4){then}"
         if self.state in SETTLED:
             return "an update or a deletion"
         if self.state == "deleted":
@@ -333,6 +383,9 @@ class WholesaleCustomerProvisioning:
                     next_recheck_at=self.next_recheck_at,
                     rechecks=self.rechecks,
                     escalated_at=self.escalated_at,
+                    approval_asked_at=self.approval_asked_at,
+                    approval_reminders=self.approval_reminders,
+                    changes=self.changes,
                 )
             }
         )

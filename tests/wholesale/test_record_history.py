@@ -48,3 +48,15 @@ async def test_record_wholesale_update_delete_history(wh) -> None:
     assert r.status_code == 202
     assert (await wh.handle(cid).result())["state"] == "deleted"
     await save_history("wholesale_change_queued_then_deleted", wh.handle(cid))
+
+
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
+async def test_record_wholesale_attach_lapsed_history(wh) -> None:
+    """PX-4: the org admin is asked, reminded at day 3, and the attachment lapses at day 14."""
+    from tests.wholesale.test_attach_approval import _waiting
+
+    cid = await _waiting(wh)
+    await wh.env.sleep(timedelta(days=14, minutes=1))
+    await wh.wait_state(cid, "error")
+    await wh.handle(cid).terminate("recorded")
+    await save_history("wholesale_attach_reminded_then_lapsed", wh.handle(cid))
