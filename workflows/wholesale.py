@@ -81,7 +81,6 @@ class WholesaleCustomerProvisioning:
         self._changed = False
         self._lock = asyncio.Lock()
         self._published: tuple | None = None
-        self._applied = ""
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -250,8 +249,8 @@ class WholesaleCustomerProvisioning:
             return self._queue(change, "package change accepted (WH-C5)")
         async with self._lock:  # a history from before the patch: applied here
             self._validate_update(change)
-            await self._apply_update(change)
-            return ChangeResult(state=self.state, message=self._applied)
+            message = await self._apply_update(change)
+            return ChangeResult(state=self.state, message=message)
 
     @update_customer.validator
     def _validate_update(self, change: CustomerChange) -> None:
@@ -296,7 +295,7 @@ class WholesaleCustomerProvisioning:
         self._changed = True
         return ChangeResult(state=self.state, message=message)
 
-    async def _apply_update(self, change: CustomerChange) -> None:
+    async def _apply_update(self, change: CustomerChange) -> str:
         self.state = "updating"
         self._publish(None)
         outcome = await act(
@@ -306,10 +305,10 @@ class WholesaleCustomerProvisioning:
             summary="apply the complete package list (WH-C5)",
         )
         self.state = outcome.state
-        self._applied = outcome.message
         self.changes += 1
         self._change = None
         self._changed = True
+        return outcome.message
 
     async def _apply_delete(self) -> None:
         self.state = "deleting"
