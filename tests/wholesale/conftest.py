@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -161,6 +163,17 @@ class Wholesale:
 
     def handle(self, customer_id: str):  # type: ignore[no-untyped-def]
         return self.env.client.get_workflow_handle(customer_workflow_id(customer_id))
+
+    async def describe(self, customer_id: str):  # type: ignore[no-untyped-def]
+        """The raw execution info of the customer's latest run (the SDK's typed description
+        cannot decode the time-skipping server's datetime search attributes)."""
+        desc = await self.env.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=self.env.client.namespace,
+                execution=WorkflowExecution(workflow_id=customer_workflow_id(customer_id)),
+            )
+        )
+        return desc.workflow_execution_info
 
     async def restricted(self, *rows: dict[str, str]) -> None:
         async with self.db.session() as s:

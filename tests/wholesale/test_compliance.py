@@ -7,8 +7,6 @@ import json
 from datetime import timedelta
 
 from sqlmodel import select
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from models.tables import Notice
 from models.wholesale_flow import ComplianceCleared
@@ -43,13 +41,7 @@ async def test_wh_c2_hit_holds_and_escalates_at_72_hours(wh):
     st = await wh.wait_state(cid, "compliance_escalated")
     assert st.rechecks == 12  # the 72-hour recheck came first and still hit
     assert st.escalated_at - st.hold_started_at >= timedelta(hours=72)
-    desc = await wh.env.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=wh.env.client.namespace,
-            execution=WorkflowExecution(workflow_id=wh.handle(cid).id),
-        )
-    )
-    fields = desc.workflow_execution_info.search_attributes.indexed_fields
+    fields = (await wh.describe(cid)).search_attributes.indexed_fields
     assert json.loads(fields[sa.LIFECYCLE_STATE.name].data) == "compliance_escalated"
 
     c = await wh.row(cid)

@@ -7,8 +7,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from workers.settings import Settings
@@ -20,18 +18,6 @@ MAX_EVENTS = 100
 @pytest.fixture
 def wh_settings() -> Settings:
     return Settings(wholesale_max_history_events=MAX_EVENTS)
-
-
-async def _describe(wh, cid: str):  # type: ignore[no-untyped-def]
-    """The raw description (the SDK's typed one cannot decode the time-skipping server's
-    datetime search attributes)."""
-    desc = await wh.env.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=wh.env.client.namespace,
-            execution=WorkflowExecution(workflow_id=wh.handle(cid).id),
-        )
-    )
-    return desc.workflow_execution_info
 
 
 async def _settled_after(wh, cid: str, changes: int):  # type: ignore[no-untyped-def]
@@ -57,11 +43,11 @@ async def test_long_lived_customer_continues_as_new_with_its_state(wh):
     """Package changes until the history passes the limit: a new run takes over with the
     org, the state and the count of changes; the customer keeps answering and changing."""
     cid = await wh.customer(wait_for=("provisioned",))
-    first = await _describe(wh, cid)
+    first = await wh.describe(cid)
     org_id = (await wh.row(cid)).org_id
     lists = [["webex_suite"], ["webex_meetings"]]
     changes = 0
-    while (await _describe(wh, cid)).execution.run_id == first.execution.run_id:
+    while (await wh.describe(cid)).execution.run_id == first.execution.run_id:
         assert changes < 30, "never continued as new"
         r = await wh.http.put(
             f"/v1/wholesale/customers/{cid}",
@@ -74,7 +60,7 @@ async def test_long_lived_customer_continues_as_new_with_its_state(wh):
 
     st = await _settled_after(wh, cid, changes)
     assert st.org_id == org_id
-    now = await _describe(wh, cid)
+    now = await wh.describe(cid)
     assert now.status == 1  # WORKFLOW_EXECUTION_STATUS_RUNNING
     assert now.history_length < first.history_length + 15  # a fresh, short history
     # the new run still takes changes, and the read model followed every one
