@@ -4,10 +4,12 @@ PX-6), a per-token rate limit (429) and idempotent retries (``Idempotency-Key``)
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.dialects.postgresql import insert
@@ -133,6 +135,33 @@ def require(actor: Actor, scope: str, *, change: bool = False, delete: bool = Fa
         raise ApiError(
             403, P.SUB_PARTNER_SUSPENDED, "PX-6: a suspended sub-partner can only delete"
         )
+
+
+OnBehalf = Annotated[
+    str | None,
+    Query(
+        alias="onBehalfOfSubPartnerOrgId",
+        max_length=40,
+        description="A partner acts for one of its sub-partners.",
+    ),
+]
+
+
+def acting(
+    scope: str, *, change: bool = False, delete: bool = False
+) -> Callable[..., Awaitable[Actor]]:
+    """The dependency of a route that may act for a sub-partner: the token's actor, as the
+    sub-partner named by ``onBehalfOfSubPartnerOrgId`` if any, holding ``scope`` (PX-6 for
+    changes)."""
+
+    async def actor(
+        request: Request, on_behalf_of: OnBehalf = None, actor: Actor = Depends(authenticate)
+    ) -> Actor:
+        actor = await on_behalf(request, actor, on_behalf_of)
+        require(actor, scope, change=change, delete=delete)
+        return actor
+
+    return actor
 
 
 # --- idempotent retries -----------------------------------------------------------------------

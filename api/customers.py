@@ -26,16 +26,7 @@ from activities.wholesale_store import (
     request_hash,
     visible_customer,
 )
-from api.auth import (
-    Actor,
-    authenticate,
-    db_of,
-    idempotency_key,
-    on_behalf,
-    remember,
-    replay,
-    require,
-)
+from api.auth import Actor, acting, db_of, idempotency_key, remember, replay
 from api.errors import ERROR_RESPONSES, not_found
 from api.schemas import (
     CustomerCreate,
@@ -55,14 +46,6 @@ from workflows.wholesale import WholesaleCustomerProvisioning
 router = APIRouter(prefix="/v1/wholesale", tags=["Wholesale Customers"], responses=ERROR_RESPONSES)
 
 READ, WRITE = "wholesale_customers_read", "wholesale_customers_write"
-OnBehalf = Annotated[
-    str | None,
-    Query(
-        alias="onBehalfOfSubPartnerOrgId",
-        max_length=40,
-        description="A partner acts for one of its sub-partners.",
-    ),
-]
 SHOWS_ORG = ("provisioned", "provisioned_with_errors", "updating")
 
 
@@ -124,14 +107,11 @@ async def _start(request: Request, c: WholesaleCustomer) -> None:
 async def create_customer(
     request: Request,
     body: CustomerCreate,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True)),
 ) -> JSONResponse:
     """Accepted at once (PX-3); the customer's workflow provisions it. The same request
     again (same externalId and body, or the same Idempotency-Key) gets the same answer and
     provisions nothing twice."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
@@ -211,12 +191,9 @@ async def list_customers(
     status: Annotated[list[CustomerStatus] | None, Query(max_length=7)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(READ)),
 ) -> CustomerList:
     """WH-C5: exact-match filters, ``offset``/``max`` paging, from the read model."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, READ)
     q = actor.scope.customers(select(WholesaleCustomer))
     if external_id is not None:
         q = q.where(WholesaleCustomer.external_id == external_id)
@@ -240,12 +217,9 @@ async def get_customer(
     request: Request,
     customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
     include_package_license_info: Annotated[bool, Query(alias="includePackageLicenseInfo")] = False,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(READ)),
 ) -> CustomerOut:
     """WH-C5: org ID, address, provisioning state, packages (PX-1 per-package status)."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, READ)
     async with db_of(request).session() as s:
         c = await visible_customer(s, actor.scope, customer_id)
     if c is None:
@@ -308,13 +282,10 @@ async def update_customer(
     request: Request,
     customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
     body: CustomerUpdate,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True)),
 ) -> JSONResponse:
     """WH-C5: the complete package list wanted afterwards. Accepted at once (PX-3); a
     second change while one is in flight answers 409."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, [customer_id, payload])) is not None:
         return earlier
@@ -350,13 +321,10 @@ async def update_customer(
 async def delete_customer(
     request: Request,
     customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True, delete=True)),
 ) -> Response:
     """Removes the wholesale services, not the org (WH-C5). Accepted at once (PX-3);
     a suspended sub-partner may still do this (PX-6)."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True, delete=True)
     if (earlier := await replay(request, actor, [customer_id])) is not None:
         return Response(status_code=earlier.status_code)
     async with db_of(request).session() as s:
@@ -374,12 +342,9 @@ async def delete_customer(
 async def precheck_customer(
     request: Request,
     body: CustomerPrecheck,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE)),
 ) -> PrecheckOut:
     """Every problem at once, each with its field; nothing is written."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     spec = customer_spec(body, payload)
     problems = customer_field_problems(spec, precheck=True)

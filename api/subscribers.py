@@ -20,8 +20,7 @@ from activities.wholesale_store import (
     update_subscriber,
     visible_customer,
 )
-from api.auth import Actor, authenticate, db_of, on_behalf, remember, replay, require
-from api.customers import OnBehalf
+from api.auth import Actor, acting, db_of, remember, replay
 from api.errors import ERROR_RESPONSES, not_found
 from api.schemas import (
     PrecheckOut,
@@ -97,13 +96,10 @@ def _url(request: Request, sub_id: str) -> str:
 async def create_subscriber(
     request: Request,
     body: SubscriberCreate,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True)),
 ) -> JSONResponse:
     """200 provisioned; 202 ``pending_user_migration`` when the email belongs to an active
     free account (PX-2). The first subscriber of a new org becomes its admin (WH-S2)."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True)
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
@@ -136,11 +132,8 @@ async def list_subscribers(
     status: SubscriberStatus | None = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 50,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(READ)),
 ) -> SubscriberList:
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, READ)
     q = actor.scope.subscribers(
         select(WholesaleSubscriber, WholesaleCustomer.external_id).join(
             WholesaleCustomer, col(WholesaleCustomer.id) == col(WholesaleSubscriber.customer_id)
@@ -171,11 +164,8 @@ async def list_subscribers(
 async def get_subscriber(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(READ)),
 ) -> SubscriberOut:
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, READ)
     async with db_of(request).session() as s:
         sub = await s.get(WholesaleSubscriber, subscriber_id)
         if sub is None or not actor.scope.sees(sub):
@@ -193,13 +183,10 @@ async def update_subscriber_route(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
     body: SubscriberUpdate,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True)),
 ) -> SubscriberOut:
     """A package change closes the old assignment and opens the new one at the same
     instant (WH-B1); an admin keeps its level (WH-S2)."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True)
     spec = subscriber_spec(body)
     try:
         sub, external_id = await update_subscriber(db_of(request), actor.scope, subscriber_id, spec)
@@ -212,11 +199,8 @@ async def update_subscriber_route(
 async def delete_subscriber(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True, delete=True)),
 ) -> Response:
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True, delete=True)
     try:
         await remove_subscriber(db_of(request), actor.scope, subscriber_id)
     except LookupError:
@@ -228,12 +212,9 @@ async def delete_subscriber(
 async def precheck_subscriber(
     request: Request,
     body: SubscriberPrecheck,
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE)),
 ) -> PrecheckOut:
     """WH-S3: every conflict at once, each with its field; nothing is written."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE)
     spec = subscriber_spec(body)
     problems = subscriber_field_problems(spec, precheck=True)
     async with db_of(request).session() as s:
@@ -261,12 +242,9 @@ async def precheck_subscriber(
 async def consent_move(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    on_behalf_of: OnBehalf = None,
-    actor: Actor = Depends(authenticate),
+    actor: Actor = Depends(acting(WRITE, change=True)),
 ) -> Response:
     """PX-2: send the consent email again to a ``pending_user_migration`` subscriber."""
-    actor = await on_behalf(request, actor, on_behalf_of)
-    require(actor, WRITE, change=True)
     try:
         await resend_consent(db_of(request), request.app.state.mailer, actor.scope, subscriber_id)
     except LookupError:
