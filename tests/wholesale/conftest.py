@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
@@ -28,6 +29,7 @@ from activities.wholesale_store import (
 )
 from api.app import create_app
 from models.db import Database
+from models.tables import Notice
 from models.wholesale import WholesaleCustomer
 from workers.settings import Settings
 from workers.wholesale_starter import customer_workflow_id
@@ -175,6 +177,10 @@ class Wholesale:
         )
         return desc.workflow_execution_info
 
+    async def notices(self, kind: str) -> list[Notice]:
+        async with self.db.session() as s:
+            return list((await s.exec(select(Notice).where(Notice.kind == kind))).all())
+
     async def restricted(self, *rows: dict[str, str]) -> None:
         async with self.db.session() as s:
             await load_restricted_parties(s, rows)
@@ -229,8 +235,6 @@ async def _terminate_customers(env: WorkflowEnvironment, db: Database) -> None:
     """Customer workflows live as long as their customer. Left running on the shared
     time-skipping server after their worker is gone, their next timer would queue a task no
     one polls, and the server would stop skipping time for every later test."""
-    from sqlmodel import select
-
     async with db.session() as s:
         ids = (await s.exec(select(WholesaleCustomer.workflow_id))).all()
     for wid in ids:

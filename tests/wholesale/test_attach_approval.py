@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
-
 from activities.orgs import create_customer_org
-from models.tables import Notice
 from models.wholesale import OrgDomain
 from models.wholesale_flow import AttachDecision
 from workflows.wholesale import WholesaleCustomerProvisioning
@@ -24,11 +21,6 @@ async def _waiting(wh) -> str:  # type: ignore[no-untyped-def]
     return cid
 
 
-async def _notices(wh, kind: str) -> list[Notice]:  # type: ignore[no-untyped-def]
-    async with wh.db.session() as s:
-        return list((await s.exec(select(Notice).where(Notice.kind == kind))).all())
-
-
 async def test_px4_unanswered_approval_is_reminded_then_lapses(wh):
     """PX-4: no answer: the admin is asked again at day 3; at day 14 the customer ends in
     `error` (errorCode 4311) and operations are told, each notice once."""
@@ -40,7 +32,7 @@ async def test_px4_unanswered_approval_is_reminded_then_lapses(wh):
     await wh.env.sleep(timedelta(days=3, minutes=1))
     st = await wh.wait_state(cid, "pending_org_approval")
     for _ in range(100):
-        reminders = await _notices(wh, "wholesale_attach_approval_reminder")
+        reminders = await wh.notices("wholesale_attach_approval_reminder")
         if reminders:
             break
         await wh.env.sleep(timedelta(seconds=1))
@@ -56,10 +48,10 @@ async def test_px4_unanswered_approval_is_reminded_then_lapses(wh):
     c = await wh.row(cid)
     assert c.status == "error" and c.errors[0]["errorCode"] == 4311
     assert "14 days" in c.errors[0]["description"]
-    lapsed = await _notices(wh, "wholesale_attach_lapsed")
+    lapsed = await wh.notices("wholesale_attach_lapsed")
     assert [n.recipient for n in lapsed] == ["wholesale-ops@localhost"]
-    assert len(await _notices(wh, "wholesale_attach_approval_reminder")) == 1
-    assert len(await _notices(wh, "wholesale_attach_approval")) == 1
+    assert len(await wh.notices("wholesale_attach_approval_reminder")) == 1
+    assert len(await wh.notices("wholesale_attach_approval")) == 1
 
     # A late approval changes nothing: the request has lapsed.
     await wh.handle(cid).signal(
@@ -84,4 +76,4 @@ async def test_px4_approval_in_time_attaches_and_never_lapses(wh):
     st = await wh.handle(cid).query(WholesaleCustomerProvisioning.status)
     assert st.state == "provisioned" and st.next_deadline_at is None
     assert (await wh.row(cid)).org_id == c.org_id
-    assert await _notices(wh, "wholesale_attach_lapsed") == []
+    assert await wh.notices("wholesale_attach_lapsed") == []

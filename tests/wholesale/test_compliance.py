@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlmodel import select
-
-from models.tables import Notice
 from models.wholesale_flow import ComplianceCleared
 from workflows import search_attributes as sa
 from workflows.wholesale import WholesaleCustomerProvisioning
@@ -47,10 +44,7 @@ async def test_wh_c2_hit_holds_and_escalates_at_72_hours(wh):
     c = await wh.row(cid)
     assert c.status == "pending_rpl_review" and c.compliance_escalated_at is not None
     assert c.errors[0]["errorCode"] == 4301
-    async with wh.db.session() as s:
-        notices = (
-            await s.exec(select(Notice).where(Notice.kind == "wholesale_compliance_escalated"))
-        ).all()
+    notices = await wh.notices("wholesale_compliance_escalated")
     assert [n.recipient for n in notices] == ["wholesale-ops@localhost"]
     assert notices[0].sent_at is not None
     assert cid in notices[0].body and "Acme" not in notices[0].subject

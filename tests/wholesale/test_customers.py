@@ -9,7 +9,7 @@ from sqlmodel import func, select
 
 from activities.orgs import create_customer_org
 from activities.wholesale_rules import call_in_number, meetings_locale, resolve_locale
-from models.tables import Notice, Org
+from models.tables import Org
 from models.wholesale import OrgDomain, WholesaleCustomer
 from models.wholesale_flow import AttachDecision
 from workflows.wholesale import WholesaleCustomerProvisioning
@@ -258,10 +258,7 @@ async def test_px4_attach_needs_approval_for_big_or_verified_orgs(wh):
     slow = await wh.customer(orgId=big, customerInfo=None)
     st = await wh.wait_state(slow, "pending_org_approval")
     assert st.api_status == "provisioning"
-    async with wh.db.session() as s:
-        asked = (
-            await s.exec(select(Notice).where(Notice.kind == "wholesale_attach_approval"))
-        ).all()
+    asked = await wh.notices("wholesale_attach_approval")
     assert [n.recipient for n in asked] == ["boss@verified.test"]
     await wh.handle(slow).signal(
         WholesaleCustomerProvisioning.org_attach_decision, AttachDecision(approved=True, by="boss")
