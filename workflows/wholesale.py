@@ -284,9 +284,14 @@ class WholesaleCustomerProvisioning:
                 f"the customer is {api_status(self.state)}; it can be removed once that settles",
             )
 
+    def _pending_kind(self) -> str | None:
+        """What kind of accepted change waits to be applied, if any."""
+        if self._change is None:
+            return None
+        return "removal" if isinstance(self._change, DeleteRequest) else "package change"
+
     def _refuse_if_busy(self) -> None:
-        if self._change is not None:
-            kind = "removal" if isinstance(self._change, DeleteRequest) else "package change"
+        if kind := self._pending_kind():
             raise refuse("PX-3", "status", f"a {kind} is already in flight; retry once it is done")
 
     def _queue(self, change: CustomerChange | DeleteRequest, message: str) -> ChangeResult:
@@ -351,8 +356,7 @@ class WholesaleCustomerProvisioning:
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
-        if self._change is not None:
-            kind = "removal" if isinstance(self._change, DeleteRequest) else "package change"
+        if kind := self._pending_kind():
             return f"the accepted {kind} to be applied"
         if self.state == "pending_rpl_review" and d:
             return (
