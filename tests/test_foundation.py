@@ -212,7 +212,7 @@ async def test_worker_process_stops_cleanly_on_sigterm(dev_env, database_url) ->
         assert b"worker started" in seen, seen.decode()
         proc.send_signal(signal.SIGTERM)
         rest = await asyncio.to_thread(proc.communicate, timeout=30)
-        assert proc.returncode == 0
+        assert proc.returncode == 0, rest[1].decode()[-3000:]
         assert b"worker stopped" in rest[1]
     finally:
         if proc.poll() is None:
