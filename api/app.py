@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
-from activities import wholesale_problems as P
-from activities.mail import Mailer
-from api import customers, errors, partners, subscribers
+from api import errors
 from api.auth import RateLimiter
-from models.db import Database
+from api.wholesale import customers, partners, subscribers
+from models.common.db import Database
+from models.common.mail import Mailer
+from models.wholesale import problems as P
 from workers.settings import Settings
 
 DESCRIPTION = """\

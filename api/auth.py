@@ -15,11 +15,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 
-from activities import wholesale_problems as P
-from activities.wholesale_store import Scope, hash_token, request_hash
 from api.errors import ApiError
-from models.db import Database
-from models.wholesale import IdempotencyKey, WholesaleApiToken, WholesaleSubPartner
+from models.common.db import Database
+from models.wholesale import problems as P
+from models.wholesale.store import Scope, hash_token, request_hash
+from models.wholesale.tables import IdempotencyKey, WholesaleApiToken, WholesaleSubPartner
 
 bearer = HTTPBearer(auto_error=False, description="A token from `lifecycles token create`.")
 

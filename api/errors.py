@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from activities import wholesale_problems as P
-from activities.wholesale_problems import Problem, Refused
+from models.wholesale import problems as P
+from models.wholesale.problems import Problem, Refused
 
 log = structlog.get_logger("api")
 

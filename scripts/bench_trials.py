@@ -75,10 +75,10 @@ async def _worker_process(address: str, database_url: str, task_queue: str, phas
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    from activities.mail import Mailer
-    from models.db import Database
+    from activities.common import Deps
+    from models.common.db import Database
+    from models.common.mail import Mailer
     from workers.logging import configure_logging
-    from workers.registry import Deps
     from workers.settings import Settings
     from workers.worker import build_worker
 
@@ -267,7 +267,7 @@ def _postgres(tmp: Path):  # type: ignore[no-untyped-def]
 
 async def _seed_partner(db: Any, run: str) -> str:
     """A partner with every kind of admin, as tests/conftest.py's TrialWorld seeds it."""
-    from activities.orgs import create_partner
+    from models.common.orgs import create_partner
 
     async with db.session() as s:
         return await create_partner(
@@ -320,8 +320,8 @@ async def main_async(trials: int = 100, concurrency: int = 50) -> dict[str, Any]
     from temporalio.testing import WorkflowEnvironment
 
     import workflows.search_attributes
-    from models.db import Database, upgrade
-    from models.trial import NewCustomer, TrialRequest
+    from models.common.db import Database, upgrade
+    from models.trials.contract import NewCustomer, TrialRequest
     from scripts.binaries import temporal_cli
     from workers.settings import Settings
     from workers.starter import start_trial

@@ -24,20 +24,20 @@ def trials(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Drive and follow to the end."),
 ) -> None:
     """Start trials that together walk every path of the trial lifecycle."""
-    from scripts.cli import run
+    from scripts.cli.common import run
 
     run(_trials(day_seconds, wait))
 
 
 async def _trials(day_seconds: float, wait: bool) -> None:
-    from activities.orgs import create_customer_org, create_partner
-    from models.db import Database
-    from models.trial import NewCustomer, TrialRequest
-    from scripts.cli import database_url
+    from models.common.db import Database
+    from models.common.orgs import create_customer_org, create_partner
+    from models.trials.contract import NewCustomer, TrialRequest
+    from scripts.cli.common import database_url
     from workers.client import connect
     from workers.settings import get_settings
     from workers.starter import start_trial
-    from workflows.trial import TrialLifecycle
+    from workflows.trials.workflow import TrialLifecycle
 
     settings = get_settings().model_copy(update={"day_seconds": day_seconds})
     run_id = uuid.uuid4().hex[:6]
@@ -167,8 +167,8 @@ async def _trials(day_seconds: float, wait: bool) -> None:
 
 def _accept(by: str) -> Callable[..., Awaitable[bool]]:
     async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
-        from models.trial import AcceptConsent
-        from workflows.trial import TrialLifecycle
+        from models.trials.contract import AcceptConsent
+        from workflows.trials.workflow import TrialLifecycle
 
         if day >= 2 and st.state == "pending_consent":
             await h.signal(
@@ -183,8 +183,8 @@ def _accept(by: str) -> Callable[..., Awaitable[bool]]:
 
 def _extend(on_day: float, days: int) -> Callable[..., Awaitable[bool]]:
     async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
-        from models.trial import ExtendRequest
-        from workflows.trial import TrialLifecycle
+        from models.trials.contract import ExtendRequest
+        from workflows.trials.workflow import TrialLifecycle
 
         if day >= on_day and st.state == "active":
             r = await h.execute_update(TrialLifecycle.extend, ExtendRequest(days=days))
@@ -197,8 +197,8 @@ def _extend(on_day: float, days: int) -> Callable[..., Awaitable[bool]]:
 
 def _convert_in_grace() -> Callable[..., Awaitable[bool]]:
     async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
-        from models.trial import ConvertRequest
-        from workflows.trial import TrialLifecycle
+        from models.trials.contract import ConvertRequest
+        from workflows.trials.workflow import TrialLifecycle
 
         if st.state == "grace":
             inp_email = next((n.recipient for n in st.notices if n.kind == "welcome"), None)
@@ -219,8 +219,13 @@ def _devices(run_id: str, client) -> Callable[..., Awaitable[bool]]:  # type: ig
     serials = [f"FCH{run_id.upper()}1", f"FCH{run_id.upper()}2"]
 
     async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
-        from models.devices import DeviceStatus, ReturnRequest, ShipmentRequest
-        from workflows.devices import DeviceTrial, device_workflow_id
+        from models.devices.contract import (
+            DeviceStatus,
+            ReturnRequest,
+            ShipmentRequest,
+            device_workflow_id,
+        )
+        from workflows.devices.workflow import DeviceTrial
 
         if st.state != "active" or day < 1:
             return False

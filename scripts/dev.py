@@ -12,7 +12,7 @@ import signal
 
 import structlog
 
-from models.db import upgrade
+from models.common.db import upgrade
 from scripts import stack
 from workers.client import connect, register_search_attributes
 from workers.logging import configure_logging

@@ -138,9 +138,9 @@ async def one_customer(
 
 async def setup_world(db_url: str, run: str) -> tuple[str, str]:
     """A partner with an admin, a template and a token, straight in the store."""
-    from activities.orgs import create_partner
-    from activities.wholesale_store import SCOPES, TemplateSpec, create_template, create_token
-    from models.db import Database
+    from models.common.db import Database
+    from models.common.orgs import create_partner
+    from models.wholesale.store import SCOPES, TemplateSpec, create_template, create_token
 
     db = Database(db_url, pool_size=1)
     try:
@@ -169,7 +169,7 @@ async def setup_world(db_url: str, run: str) -> tuple[str, str]:
 async def count_rows(db_url: str, run: str) -> tuple[int, int]:
     from sqlalchemy import text
 
-    from models.db import Database
+    from models.common.db import Database
 
     db = Database(db_url, pool_size=1)
     try:

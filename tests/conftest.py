@@ -18,11 +18,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.mail import Mailer
-from models.db import Database, upgrade
+from activities.common import Deps
+from models.common.db import Database, upgrade
+from models.common.mail import Mailer
 from scripts.binaries import temporal_cli, temporal_test_server
 from workers.client import register_search_attributes
-from workers.registry import Deps
 from workers.worker import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -171,7 +171,7 @@ class TrialWorld:
         self.tier2_partner_id = ""
 
     async def setup(self) -> TrialWorld:
-        from activities.orgs import create_partner
+        from models.common.orgs import create_partner
 
         async with self.db.session() as s:
             self.partner_id = await create_partner(
@@ -191,7 +191,7 @@ class TrialWorld:
         return self
 
     async def org(self, name: str = "Existing Co", **kw) -> str:  # type: ignore[no-untyped-def]
-        from activities.orgs import create_customer_org
+        from models.common.orgs import create_customer_org
 
         admins = kw.pop(
             "admins", [("boss@existing.test", "full"), ("ro@existing.test", "read_only")]
@@ -201,7 +201,7 @@ class TrialWorld:
             return await create_customer_org(s, name, admins, users, **kw)
 
     def request(self, **overrides):  # type: ignore[no-untyped-def]
-        from models.trial import NewCustomer, TrialRequest
+        from models.trials.contract import NewCustomer, TrialRequest
 
         base = dict(
             partner_org_id=self.partner_id,

@@ -80,7 +80,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     from sqlmodel import SQLModel
 
     import models.all_tables  # noqa: F401
-    from models.db import sqlalchemy_url
+    from models.common.db import sqlalchemy_url
 
     engine = create_engine(sqlalchemy_url(database_url))
     with engine.connect() as conn:
@@ -102,7 +102,7 @@ def test_tables_are_created_only_by_migrations() -> None:
 
 def test_worker_registers_every_activity_from_one_list(deps) -> None:
     """Every @activity.defn of the activity classes is in the worker's list."""
-    from activities.trial import TrialActivities
+    from activities.trials.activities import TrialActivities
 
     registered = {fn.__name__ for fn in registry.activities(deps)}
     declared = {

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from models.trial import (
+from models.trials.contract import (
     AcceptConsent,
     CancelRequest,
     ConvertRequest,
@@ -27,7 +27,7 @@ from models.trial import (
 from tests.trials.helpers import until
 from workers.registry import WORKFLOWS
 from workers.worker import sandbox_runner
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 HISTORIES = Path(__file__).parent / "histories"
 # Recording never overwrites: a history recorded from older code is the guard itself
@@ -155,8 +155,8 @@ async def test_record_trial_histories(world, run_worker, env) -> None:
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
 async def test_record_device_history(world, run_worker) -> None:
     """A device lifecycle: two phones shipped, one back, then the other: `returned`."""
-    from models.devices import ReturnRequest, ShipmentRequest
-    from workflows.devices import DeviceTrial
+    from models.devices.contract import ReturnRequest, ShipmentRequest
+    from workflows.devices.workflow import DeviceTrial
 
     async with run_worker():
         h = await world.start(setup="now", services=["messaging", "devices"])

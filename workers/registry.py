@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from activities.devices import DeviceActivities
-from activities.mail import Mailer
-from activities.trial import TrialActivities
-from activities.wholesale import WholesaleActivities
-from models.db import Database
-from workflows.devices import DeviceTrial
-from workflows.trial import TrialLifecycle
-from workflows.wholesale import WholesaleCustomerProvisioning
+from activities.common import Deps
+from activities.devices.activities import DeviceActivities
+from activities.trials.activities import TrialActivities
+from activities.wholesale.activities import WholesaleActivities
+from workflows.devices.workflow import DeviceTrial
+from workflows.trials.workflow import TrialLifecycle
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 WORKFLOWS: Sequence[type] = [TrialLifecycle, DeviceTrial, WholesaleCustomerProvisioning]
-
-
-@dataclass
-class Deps:
-    """What activities need from the outside world."""
-
-    db: Database
-    mailer: Mailer
 
 
 ACTIVITY_CLASSES: Sequence[type] = [TrialActivities, DeviceActivities, WholesaleActivities]
@@ -34,7 +24,7 @@ def activities(deps: Deps) -> list[Callable[..., Any]]:
     """Every ``@activity.defn`` method of every activity class, bound to its dependencies."""
     bound = []
     for cls in ACTIVITY_CLASSES:
-        instance = cls(deps.db, deps.mailer)
+        instance = cls(deps)
         bound += [
             getattr(instance, name)
             for name, fn in inspect.getmembers(cls, inspect.isfunction)

@@ -1,8 +1,8 @@
 """Every setting of the system, read from ``LIFECYCLES_*`` environment variables.
 
 Policy values (durations, counts, offsets) are read here once, at the moment a lifecycle
-starts, and copied into that lifecycle's input (see ``models.trial.TrialPolicy``): a running
-lifecycle never sees a later change of these settings.
+starts, and copied into that lifecycle's input (see ``models.trials.contract.TrialPolicy``): a
+running lifecycle never sees a later change of these settings.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.trials.contract import DevicePolicy, TrialPolicy
+from models.wholesale.contract import WholesalePolicy
 
 
 class Settings(BaseSettings):
@@ -123,6 +126,39 @@ class Settings(BaseSettings):
         "wholesale-ops@localhost",
         description="WH-C2, PX-4: who gets escalated compliance cases and lapsed attachments.",
     )
+
+    def device_policy(self, day_seconds: float | None = None) -> DevicePolicy:
+        return DevicePolicy(
+            day_seconds=day_seconds or self.day_seconds,
+            return_days=self.device_return_days,
+            max_days=self.device_max_days,
+            reminder_days=sorted(set(self.device_return_reminder_days), reverse=True),
+            trials_team_email=self.trials_team_email,
+        )
+
+    def trial_policy(self) -> TrialPolicy:
+        return TrialPolicy(
+            day_seconds=self.day_seconds,
+            consent_days=self.trial_consent_days,
+            expiry_notice_days=self.trial_expiry_notice_days,
+            grace_days=self.trial_grace_days,
+            user_notice_days=self.trial_user_notice_days,
+            number_retention_days=self.trial_number_retention_days,
+            max_days=self.trial_max_days,
+            buy_url=self.buy_url,
+            devices=self.device_policy(),
+        )
+
+    def wholesale_policy(self) -> WholesalePolicy:
+        return WholesalePolicy(
+            day_seconds=self.day_seconds,
+            compliance_hold_hours=self.wholesale_compliance_hold_hours,
+            compliance_recheck_hours=self.wholesale_compliance_recheck_hours,
+            operations_email=self.wholesale_operations_email,
+            attach_approval_reminder_days=self.wholesale_attach_approval_reminder_days,
+            attach_approval_days=self.wholesale_attach_approval_days,
+            max_history_events=self.wholesale_max_history_events,
+        )
 
 
 @lru_cache

@@ -13,11 +13,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.mail import Mailer
-from models.db import Database
+from activities.common import Deps
+from models.common.db import Database
+from models.common.mail import Mailer
 from workers.client import connect
 from workers.logging import ActivityLogContext
-from workers.registry import WORKFLOWS, Deps, activities
+from workers.registry import WORKFLOWS, activities
 from workers.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -65,7 +66,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     db = Database(settings.database_url, pool_size=min(settings.max_concurrent_activities, 20))
     worker = build_worker(
         client,
-        Deps(db=db, mailer=Mailer.from_settings(settings)),
+        Deps(db=db, mailer=Mailer.from_settings(settings), device_policy=settings.device_policy()),
         task_queue=settings.task_queue,
         settings=settings,
     )

@@ -13,13 +13,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+with workflow.unsafe.imports_passed_through():
+    from models.common.contract import ActivityRef
+
 from workflows import search_attributes as sa
+
+R = TypeVar("R")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
@@ -46,15 +51,17 @@ class Deadline:
     tag: str = ""  # which one of a kind that repeats (a device return reminder)
 
 
-async def act(fn: Callable[..., Any], *args: Any, summary: str) -> Any:
-    """Run one activity method with the shared timeout and retry policy."""
-    return await workflow.execute_activity_method(
-        fn,
+async def act(ref: ActivityRef[R], *args: Any, summary: str) -> R:
+    """Run one activity, by name, with the shared timeout and retry policy."""
+    result: R = await workflow.execute_activity(
+        ref.name,
         args=list(args),
         start_to_close_timeout=ACTIVITY_TIMEOUT,
         retry_policy=RETRY,
         summary=summary,
+        result_type=ref.result,
     )
+    return result
 
 
 async def wait_for(

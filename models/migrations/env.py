@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller (``models.db.upgrade``)."""
+"""Alembic environment: the URL comes from the caller (``models.common.db.upgrade``)."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool

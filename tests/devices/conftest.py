@@ -19,11 +19,17 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from models.devices import Device, DeviceStatus, DeviceTrialRow, ShipmentRequest
-from models.tables import Notice
-from models.trial import NewCustomer
+from models.common.tables import Notice
+from models.devices.contract import (
+    Device,
+    DeviceStatus,
+    DeviceTrialRow,
+    ShipmentRequest,
+    device_workflow_id,
+)
+from models.trials.contract import NewCustomer
 from tests.trials import helpers
-from workflows.devices import DeviceTrial, device_workflow_id
+from workflows.devices.workflow import DeviceTrial
 
 DAY = timedelta(days=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from scripts.cli import app
+from scripts.cli.main import app
 
 COMMANDS = (
     "ship",

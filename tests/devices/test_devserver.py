@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from models.devices import ReturnRequest
-from models.trial import ConvertRequest
-from scripts.cli import app  # noqa: F401  (the CLI first: it registers cli_devices)
-from scripts.cli_devices import overdue_list
+from models.devices.contract import ReturnRequest
+from models.trials.contract import ConvertRequest
+from scripts.cli.devices import overdue_list
+from scripts.cli.main import app  # noqa: F401  (the CLI first: it registers cli_devices)
 from tests.conftest import TrialWorld
 from tests.devices.conftest import DeviceWorld
 from workers.settings import Settings
 from workflows import search_attributes as sa
-from workflows.devices import DeviceTrial
-from workflows.trial import TrialLifecycle
+from workflows.devices.workflow import DeviceTrial
+from workflows.trials.workflow import TrialLifecycle
 
 pytestmark = pytest.mark.devserver
 

@@ -6,14 +6,14 @@ import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 
-from models.devices import (
+from models.devices.contract import (
     ApproveExtension,
     DeviceExtension,
     ExtensionRequest,
     RejectExtension,
 )
 from tests.devices.conftest import DAY, refusal
-from workflows.devices import DeviceTrial
+from workflows.devices.workflow import DeviceTrial
 
 
 async def test_tr_d2_extension_needs_approval_and_caps_at_120_days(devices, run_worker):

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from temporalio.service import RPCError
 
-from models.devices import ReturnRequest
-from models.trial import CancelRequest, ChangeServicesRequest, ConvertRequest
+from models.devices.contract import ReturnRequest
+from models.trials.contract import CancelRequest, ChangeServicesRequest, ConvertRequest
 from tests.devices.conftest import DAY
-from workflows.devices import DeviceTrial
-from workflows.trial import TrialLifecycle
+from workflows.devices.workflow import DeviceTrial
+from workflows.trials.workflow import TrialLifecycle
 
 HOUR = timedelta(hours=1)
 

@@ -10,10 +10,10 @@ from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
-from models.devices import Device, LabelRequest, ReturnRequest
+from models.devices.contract import Device, LabelRequest, ReturnRequest
 from tests.devices.conftest import DAY, refusal
 from workers.worker import sandbox_runner
-from workflows.devices import DeviceTrial
+from workflows.devices.workflow import DeviceTrial
 
 HOUR = timedelta(hours=1)
 PARTNER_ADMINS = 4  # sales, sales full, full, read-only admins of the test partner

@@ -7,9 +7,9 @@ import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 
-from models.devices import DeviceShipment, ShipmentRequest
+from models.devices.contract import DeviceShipment, ShipmentRequest
 from tests.devices.conftest import refusal
-from workflows.devices import DeviceTrial
+from workflows.devices.workflow import DeviceTrial
 
 
 async def test_tr_s4_second_shipment_of_type_refused(devices, run_worker):

@@ -13,10 +13,10 @@ from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from models.db import Database
-from models.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber, Trial
-from models.trial import TrialStatus
-from workflows.trial import TrialLifecycle
+from models.common.db import Database
+from models.common.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber, Trial
+from models.trials.contract import TrialStatus
+from workflows.trials.workflow import TrialLifecycle
 
 
 async def until(handle, pred: Callable[[TrialStatus], bool], attempts: int = 200) -> TrialStatus:

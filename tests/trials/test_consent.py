@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.trial import AcceptConsent, CancelRequest, ProvisionRequest, ResendConsent
+from models.trials.contract import AcceptConsent, CancelRequest, ProvisionRequest, ResendConsent
 from tests.trials.helpers import PartnerCustomer, notices, recipients, rows, tid, trial_row, until
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 
 def _has(kind: str, count: int = 1):  # type: ignore[no-untyped-def]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.trial import ConvertRequest, NewCustomer
+from models.trials.contract import ConvertRequest, NewCustomer
 from tests.trials.helpers import License, notices, refused, rows, tid, trial_row, until
 from workers.settings import Settings
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 
 async def test_tr_v1_conversion_keeps_usage_and_licenses_become_paid(world, run_worker, db):

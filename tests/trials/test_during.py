@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.trial import CancelRequest, ChangeServicesRequest, ExtendRequest
+from models.trials.contract import CancelRequest, ChangeServicesRequest, ExtendRequest
 from tests.trials.helpers import (
     License,
     PhoneNumber,
@@ -16,7 +16,7 @@ from tests.trials.helpers import (
     trial_row,
     until,
 )
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 DAY = timedelta(days=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.trial import ConvertRequest
+from models.trials.contract import ConvertRequest
 from tests.trials.helpers import (
     License,
     Org,
@@ -18,7 +18,7 @@ from tests.trials.helpers import (
     until,
 )
 from workers.settings import Settings
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 DAY = timedelta(days=1)
 PARTNER_ADMINS = {
@@ -161,7 +161,7 @@ async def test_tr_e5_numbers_retained_15_days_then_released(world, run_worker, e
         nums = await rows(db, PhoneNumber)
         assert {(n.state, n.org_id) for n in nums} == {("retained", org)}
         assert not (await rows(db, Org, Org.id == org))[0].calling_enabled
-        from activities.rules import RuleError
+        from models.common.refusal import RuleError
 
         try:
             await world.org(

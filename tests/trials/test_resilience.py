@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from models.trial import NewCustomer
+from models.trials.contract import NewCustomer
 from scripts.binaries import temporal_cli
 from tests.trials.helpers import PartnerCustomer, notices, rows, tid, until
 

@@ -1,5 +1,5 @@
-from models.trial import ProvisionRequest
-from workflows.trial import TrialLifecycle
+from models.trials.contract import ProvisionRequest
+from workflows.trials.workflow import TrialLifecycle
 
 
 async def test_new_customer_trial_runs_to_free_org(world, run_worker):

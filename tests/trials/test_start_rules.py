@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from activities.rules import RuleError
-from models.trial import NewCustomer, ProvisionRequest
+from models.common.refusal import RuleError
+from models.trials.contract import NewCustomer, ProvisionRequest
 from tests.trials.helpers import (
     License,
     Org,
@@ -17,7 +17,7 @@ from tests.trials.helpers import (
     tid,
     until,
 )
-from workflows.trial import TrialLifecycle
+from workflows.trials.workflow import TrialLifecycle
 
 
 async def _nothing_written(db) -> None:

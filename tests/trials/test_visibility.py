@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from models.trial import NewCustomer
+from activities.common import Deps
+from models.trials.contract import NewCustomer
 from tests.conftest import TrialWorld
 from tests.trials.helpers import until
-from workers.registry import Deps
 from workers.settings import Settings
 from workers.worker import build_worker
 

@@ -17,9 +17,13 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.mail import Mailer
-from activities.orgs import create_partner
-from activities.wholesale_store import (
+from api.app import create_app
+from models.common.db import Database
+from models.common.mail import Mailer
+from models.common.orgs import create_partner
+from models.common.tables import Notice
+from models.wholesale.contract import customer_workflow_id
+from models.wholesale.store import (
     SCOPES,
     TemplateSpec,
     create_sub_partner,
@@ -27,12 +31,8 @@ from activities.wholesale_store import (
     create_token,
     load_restricted_parties,
 )
-from api.app import create_app
-from models.db import Database
-from models.tables import Notice
-from models.wholesale import WholesaleCustomer
+from models.wholesale.tables import WholesaleCustomer
 from workers.settings import Settings
-from workers.wholesale_starter import customer_workflow_id
 
 
 class Wholesale:
@@ -151,7 +151,7 @@ class Wholesale:
             await asyncio.sleep(0.05)
 
     async def wait_state(self, customer_id: str, *states: str, within: float = 15.0):  # type: ignore[no-untyped-def]
-        from workflows.wholesale import WholesaleCustomerProvisioning
+        from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
         h = self.handle(customer_id)
         deadline = asyncio.get_running_loop().time() + within

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from activities.orgs import create_customer_org
-from models.wholesale import OrgDomain
-from models.wholesale_flow import AttachDecision
-from workflows.wholesale import WholesaleCustomerProvisioning
+from models.common.orgs import create_customer_org
+from models.wholesale.contract import AttachDecision
+from models.wholesale.tables import OrgDomain
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
 async def _waiting(wh) -> str:  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from models.wholesale_flow import ComplianceCleared
+from models.wholesale.contract import ComplianceCleared
 from workflows import search_attributes as sa
-from workflows.wholesale import WholesaleCustomerProvisioning
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
 async def _held(wh, name: str = "Acme Arms Ltd") -> str:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from workers.settings import Settings
-from workflows.wholesale import WholesaleCustomerProvisioning
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 MAX_EVENTS = 100
 

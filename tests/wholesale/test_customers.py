@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from sqlmodel import func, select
 
-from activities.orgs import create_customer_org
-from activities.wholesale_rules import call_in_number, meetings_locale, resolve_locale
-from models.tables import Org
-from models.wholesale import OrgDomain, WholesaleCustomer
-from models.wholesale_flow import AttachDecision
-from workflows.wholesale import WholesaleCustomerProvisioning
+from models.common.orgs import create_customer_org
+from models.common.tables import Org
+from models.wholesale.contract import AttachDecision
+from models.wholesale.rules import call_in_number, meetings_locale, resolve_locale
+from models.wholesale.tables import OrgDomain, WholesaleCustomer
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
 async def test_wh_p1_only_launch_packages(wh):

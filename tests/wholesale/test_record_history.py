@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from models.wholesale_flow import ComplianceCleared
+from models.wholesale.contract import ComplianceCleared
 from tests.test_replay import save_history
 from tests.wholesale.test_compliance import _held
-from workflows.wholesale import WholesaleCustomerProvisioning
+from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
 @pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")

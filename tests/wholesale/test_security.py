@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from activities.wholesale_store import hash_token, set_sub_partner_state
-from models.wholesale import WholesaleApiToken
+from models.wholesale.store import hash_token, set_sub_partner_state
+from models.wholesale.tables import WholesaleApiToken
 
 
 async def test_tokens_are_hashed_and_scoped(wh):

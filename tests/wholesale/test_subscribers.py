@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlmodel import func, select
 
-from activities.orgs import new_id
-from activities.wholesale_store import accept_user_move
-from models.tables import Notice, Org, OrgUser
-from models.wholesale import WholesalePackageAssignment, WholesaleSubscriber
+from models.common.orgs import new_id
+from models.common.tables import Notice, Org, OrgUser
+from models.wholesale.store import accept_user_move
+from models.wholesale.tables import WholesalePackageAssignment, WholesaleSubscriber
 
 
 async def _customer(wh, **kw):  # type: ignore[no-untyped-def]

@@ -1,0 +1,252 @@
+"""``/v1/wholesale/subscribers`` (WH-S1..S3, PX-2) and the consent-move email
+(``/v1/subscribers/{id}/emails/consentMove``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlmodel import col, select
+
+from api.auth import Actor, acting, db_of, remember, replay
+from api.errors import ERROR_RESPONSES, not_found
+from api.wholesale.schemas import (
+    PrecheckOut,
+    SubscriberCreate,
+    SubscriberList,
+    SubscriberOut,
+    SubscriberPrecheck,
+    SubscriberStatus,
+    SubscriberUpdate,
+    SubscriberUpdateParams,
+)
+from models.wholesale.problems import Refused, bad, raise_all
+from models.wholesale.store import (
+    SubscriberSpec,
+    provision_subscriber,
+    remove_subscriber,
+    resend_consent,
+    subscriber_conflicts,
+    subscriber_field_problems,
+    update_subscriber,
+    visible_customer,
+)
+from models.wholesale.tables import WholesaleCustomer, WholesaleSubscriber
+
+router = APIRouter(tags=["Wholesale Subscribers"], responses=ERROR_RESPONSES)
+READ, WRITE = "wholesale_subscribers_read", "wholesale_subscribers_write"
+
+
+def subscriber_out(sub: WholesaleSubscriber, external_customer_id: str) -> SubscriberOut:
+    return SubscriberOut(
+        id=sub.id,
+        person_id=sub.person_id if sub.status == "provisioned" else None,
+        email=sub.email,
+        customer_id=sub.customer_id,
+        external_customer_id=external_customer_id,
+        package=sub.package,  # type: ignore[arg-type]
+        packages=[sub.package],  # type: ignore[list-item]
+        status=sub.status,  # type: ignore[arg-type]
+        is_admin=sub.is_admin,
+        errors=sub.errors,  # type: ignore[arg-type]
+        created=sub.created_at,
+        last_status_change=sub.last_status_change,
+    )
+
+
+def one_package(package: str | None, packages: list[str] | None) -> str | None:
+    """WH-P1: every subscriber has exactly one package (``package`` or ``packages: [one]``)."""
+    if packages is not None and len(set(packages)) != 1:
+        raise Refused([bad("WH-P1", "packages", "exactly one package per subscriber")])
+    wanted = {p for p in [package, *(packages or [])] if p}
+    if len(wanted) > 1:
+        raise Refused([bad("WH-P1", "package", "package and packages disagree")])
+    return wanted.pop() if wanted else None
+
+
+def subscriber_spec(
+    body: SubscriberCreate | SubscriberPrecheck | SubscriberUpdate,
+) -> SubscriberSpec:
+    """The store's view of a request body; an update names no customer, email or name."""
+    params = body.provisioning_parameters or SubscriberUpdateParams()
+    return SubscriberSpec(
+        customer_id=getattr(body, "customer_id", None),
+        email=getattr(body, "email", None),
+        package=one_package(body.package, body.packages),
+        first_name=getattr(params, "first_name", None),
+        last_name=getattr(params, "last_name", None),
+        primary_phone_number=params.primary_phone_number,
+        extension=params.extension,
+        location_id=params.location_id,
+    )
+
+
+def _url(request: Request, sub_id: str) -> str:
+    return str(request.url_for("get_subscriber", subscriberId=sub_id))
+
+
+@router.post(
+    "/v1/wholesale/subscribers",
+    response_model=SubscriberOut,
+    responses={
+        202: {"model": SubscriberOut, "description": "PX-2: pending_user_migration"},
+    },
+)
+async def create_subscriber(
+    request: Request,
+    body: SubscriberCreate,
+    actor: Actor = Depends(acting(WRITE, change=True)),
+) -> JSONResponse:
+    """200 provisioned; 202 ``pending_user_migration`` when the email belongs to an active
+    free account (PX-2). The first subscriber of a new org becomes its admin (WH-S2)."""
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if (earlier := await replay(request, actor, payload)) is not None:
+        return earlier
+    spec = subscriber_spec(body)
+    try:
+        sub, external_id = await provision_subscriber(
+            db_of(request), request.app.state.mailer, actor.scope, spec
+        )
+    except LookupError:
+        raise not_found("customer") from None
+    out = subscriber_out(sub, external_id)
+    body_json = out.model_dump(mode="json", by_alias=True, exclude_none=True)
+    status = 202 if sub.status == "pending_user_migration" else 200
+    url = _url(request, sub.id)
+    await remember(request, actor, payload, status, body_json, url)
+    return JSONResponse(body_json, status_code=status, headers={"Location": url})
+
+
+@router.get(
+    "/v1/wholesale/subscribers", response_model=SubscriberList, response_model_exclude_none=True
+)
+async def list_subscribers(
+    request: Request,
+    customer_id: Annotated[str | None, Query(alias="customerId", max_length=40)] = None,
+    person_id: Annotated[str | None, Query(alias="personId", max_length=40)] = None,
+    external_customer_id: Annotated[
+        str | None, Query(alias="externalCustomerId", max_length=256)
+    ] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    status: SubscriberStatus | None = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 50,
+    actor: Actor = Depends(acting(READ)),
+) -> SubscriberList:
+    q = actor.scope.subscribers(
+        select(WholesaleSubscriber, WholesaleCustomer.external_id).join(
+            WholesaleCustomer, col(WholesaleCustomer.id) == col(WholesaleSubscriber.customer_id)
+        )
+    )
+    if customer_id is not None:
+        q = q.where(WholesaleSubscriber.customer_id == customer_id)
+    if person_id is not None:
+        q = q.where(WholesaleSubscriber.person_id == person_id)
+    if external_customer_id is not None:
+        q = q.where(WholesaleCustomer.external_id == external_customer_id)
+    if email is not None:
+        q = q.where(WholesaleSubscriber.email == email.lower())
+    if status is not None:
+        q = q.where(WholesaleSubscriber.status == status)
+    q = q.order_by(col(WholesaleSubscriber.created_at), col(WholesaleSubscriber.id))
+    async with db_of(request).session() as s:
+        rows = (await s.exec(q.offset(offset).limit(max_))).all()
+    return SubscriberList(items=[subscriber_out(sub, ext) for sub, ext in rows])
+
+
+@router.get(
+    "/v1/wholesale/subscribers/{subscriberId}",
+    response_model=SubscriberOut,
+    response_model_exclude_none=True,
+    name="get_subscriber",
+)
+async def get_subscriber(
+    request: Request,
+    subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
+    actor: Actor = Depends(acting(READ)),
+) -> SubscriberOut:
+    async with db_of(request).session() as s:
+        sub = await s.get(WholesaleSubscriber, subscriber_id)
+        if sub is None or not actor.scope.sees(sub):
+            raise not_found("subscriber")
+        c = await s.get(WholesaleCustomer, sub.customer_id)
+    return subscriber_out(sub, c.external_id if c else "")
+
+
+@router.put(
+    "/v1/wholesale/subscribers/{subscriberId}",
+    response_model=SubscriberOut,
+    response_model_exclude_none=True,
+)
+async def update_subscriber_route(
+    request: Request,
+    subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
+    body: SubscriberUpdate,
+    actor: Actor = Depends(acting(WRITE, change=True)),
+) -> SubscriberOut:
+    """A package change closes the old assignment and opens the new one at the same
+    instant (WH-B1); an admin keeps its level (WH-S2)."""
+    spec = subscriber_spec(body)
+    try:
+        sub, external_id = await update_subscriber(db_of(request), actor.scope, subscriber_id, spec)
+    except LookupError:
+        raise not_found("subscriber") from None
+    return subscriber_out(sub, external_id)
+
+
+@router.delete("/v1/wholesale/subscribers/{subscriberId}", status_code=204, response_class=Response)
+async def delete_subscriber(
+    request: Request,
+    subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
+    actor: Actor = Depends(acting(WRITE, change=True, delete=True)),
+) -> Response:
+    try:
+        await remove_subscriber(db_of(request), actor.scope, subscriber_id)
+    except LookupError:
+        raise not_found("subscriber") from None
+    return Response(status_code=204)
+
+
+@router.post("/v1/wholesale/subscribers/validate", response_model=PrecheckOut)
+async def precheck_subscriber(
+    request: Request,
+    body: SubscriberPrecheck,
+    actor: Actor = Depends(acting(WRITE)),
+) -> PrecheckOut:
+    """WH-S3: every conflict at once, each with its field; nothing is written."""
+    spec = subscriber_spec(body)
+    problems = subscriber_field_problems(spec, precheck=True)
+    async with db_of(request).session() as s:
+        customer = None
+        if body.customer_id:
+            customer = await visible_customer(s, actor.scope, body.customer_id)
+            if customer is None:
+                raise not_found("customer")
+        more, free_user = await subscriber_conflicts(s, spec, customer)
+    raise_all(problems + more)
+    info = [{"infoCode": 100, "description": "Provisioning preCheck validation successful."}]
+    if free_user:
+        info.append(
+            {
+                "infoCode": 102,
+                "description": "PX-2: the email has a free account; the user must consent",
+            }
+        )
+    return PrecheckOut.model_validate({"message": "success", "info": info})
+
+
+@router.post(
+    "/v1/subscribers/{subscriberId}/emails/consentMove", status_code=204, response_class=Response
+)
+async def consent_move(
+    request: Request,
+    subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
+    actor: Actor = Depends(acting(WRITE, change=True)),
+) -> Response:
+    """PX-2: send the consent email again to a ``pending_user_migration`` subscriber."""
+    try:
+        await resend_consent(db_of(request), request.app.state.mailer, actor.scope, subscriber_id)
+    except LookupError:
+        raise not_found("subscriber") from None
+    return Response(status_code=204)

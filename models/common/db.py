@@ -1,0 +1,53 @@
+"""Database engines. Async (psycopg 3) for activities and the API; sync for Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://...`` to the psycopg 3 dialect (sync and async share it)."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"database URL must be postgresql://...: {url.split('@')[-1]}")
+
+
+class Database:
+    """An async engine and its sessions; one per process."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = sqlalchemy_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        async with self._sessions() as s, s.begin():
+            yield s
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply Alembic migrations (the only way tables are created outside tests)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    command.upgrade(cfg, revision)

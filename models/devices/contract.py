@@ -1,0 +1,349 @@
+"""Trial devices (TR-S4, TR-D2, TR-V4, DV-1..DV-5): the JSON contract of the ``DeviceTrial``
+workflow and its read-model tables.
+
+The pydantic models are what the warehouse, the carriers' integrations, the trials team and
+the parent ``TrialLifecycle`` send (``temporal workflow update execute --input '{...}'``);
+unknown fields are refused. The SQLModel tables are written by activities only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from models.common.contract import ActivityRef
+from models.common.countries import region_of
+from models.trials.contract import Contract, DevicePolicy, NoticeView
+
+DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned"]
+DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
+SerialState = Literal["shipped", "returned", "overdue"]
+ExtensionState = Literal["pending", "approved", "rejected"]
+Carrier = Literal["UPS", "DHL", "Expeditors"]
+
+
+def device_workflow_id(trial_id: str) -> str:
+    return f"devices-{trial_id}"
+
+
+def _utc(v: datetime | None) -> datetime | None:
+    """Naive datetimes are UTC (a workflow must never compare naive with aware)."""
+    if v is not None and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v
+
+
+# --- DV-3: the return carrier by region --------------------------------------------------
+
+EMEAR_EXTRA = frozenset({"RU"})  # EMEAR = Europe, Middle East, Africa and Russia
+
+
+class CarrierRule(BaseModel):
+    region: str
+    carrier: Carrier
+    return_label_in_box: bool
+    instructions: str
+
+
+def carrier_for(country: str) -> CarrierRule | None:
+    """DV-3: US → a return label in each box, the customer calls UPS; Canada and EMEAR → DHL;
+    Australia → Expeditors. Elsewhere there is no return carrier (None)."""
+    c = country.upper()
+    if c == "US":
+        return CarrierRule(
+            region="US",
+            carrier="UPS",
+            return_label_in_box=True,
+            instructions="A prepaid UPS return label is in each box: attach it and call UPS "
+            "to schedule the pickup.",
+        )
+    if c == "AU":
+        return CarrierRule(
+            region="AU",
+            carrier="Expeditors",
+            return_label_in_box=False,
+            instructions="Returns go by Expeditors: contact Expeditors to arrange the pickup.",
+        )
+    if c == "CA" or c in EMEAR_EXTRA or region_of(c) in ("europe", "middle_east_africa"):
+        return CarrierRule(
+            region="CA" if c == "CA" else "EMEAR",
+            carrier="DHL",
+            return_label_in_box=False,
+            instructions="Returns go by DHL: contact DHL to book the pickup and the label.",
+        )
+    return None
+
+
+# --- input and policy ---------------------------------------------------------------------
+
+
+class DeviceTrialInput(Contract):
+    trial_id: str
+    partner_org_id: str
+    customer_org_id: str
+    trial_days: int = Field(gt=0, description="Device trial length from the first shipment.")
+    policy: DevicePolicy
+
+
+# --- updates ------------------------------------------------------------------------------
+
+
+class ShipmentRequest(Contract):
+    """From the warehouse: one shipment of one device type (TR-S4)."""
+
+    device_type: DeviceType
+    model: str = Field(min_length=1, max_length=80)
+    quantity: int = Field(ge=1)
+    serials: list[str]
+    ship_date: datetime | None = Field(None, description="Default: now. Never in the future.")
+    country: str = Field(description="Destination, ISO 3166 two letters (DV-3 carrier).")
+
+    @field_validator("serials")
+    @classmethod
+    def _strip(cls, v: list[str]) -> list[str]:
+        return [s.strip() for s in v]
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.strip().upper()
+
+    @field_validator("ship_date")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
+
+
+class ReturnRequest(Contract):
+    """From the warehouse: serials received back (DV-2)."""
+
+    serials: list[str] = Field(min_length=1)
+    carrier: str = Field(min_length=1, max_length=40)
+    tracking: str = Field(min_length=1, max_length=80)
+
+    @field_validator("serials")
+    @classmethod
+    def _strip(cls, v: list[str]) -> list[str]:
+        return [s.strip() for s in v]
+
+
+class ExtensionRequest(Contract):
+    days: int = Field(gt=0)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ApproveExtension(Contract):
+    approved_by: str = Field(min_length=1, max_length=254)
+
+
+class RejectExtension(Contract):
+    rejected_by: str = Field(min_length=1, max_length=254)
+    reason: str = Field("", max_length=500)
+
+
+class LabelRequest(Contract):
+    """DV-4: a lost US return label. Without ``device_type``: every shipment with devices out."""
+
+    device_type: DeviceType | None = None
+
+
+# --- signals (from the parent TrialLifecycle) ----------------------------------------------
+
+
+class TrialConverted(Contract):
+    """TR-V4: the trial converted; every device must still be returned."""
+
+
+class TrialCancelled(Contract):
+    """The trial was cancelled at ``at``: returns are due two weeks after it."""
+
+    at: datetime
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return _utc(v)  # type: ignore[return-value]
+
+
+# --- query --------------------------------------------------------------------------------
+
+
+class ShipmentView(Contract):
+    device_type: DeviceType
+    model: str
+    quantity: int
+    serials: list[str]
+    country: str
+    region: str
+    carrier: Carrier
+    return_label_in_box: bool
+    return_instructions: str
+    shipped_at: datetime
+    labels: list[str] = Field(default_factory=list)  # DV-4 re-requested label ids
+
+
+class DeviceView(Contract):
+    serial: str
+    device_type: DeviceType
+    model: str
+    state: SerialState
+    shipped_at: datetime
+    returned_at: datetime | None = None
+    return_carrier: str | None = None
+    return_tracking: str | None = None
+
+
+class ExtensionView(Contract):
+    seq: int
+    days: int
+    reason: str
+    state: ExtensionState
+    requested_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+
+
+class DeviceUpdateResult(Contract):
+    state: DeviceState
+    expires_at: datetime | None = None
+    return_due_at: datetime | None = None
+    outstanding: list[str] = Field(default_factory=list)
+    extension: ExtensionView | None = None
+    message: str = ""
+
+
+class DeviceStatus(Contract):
+    trial_id: str
+    state: DeviceState
+    partner_org_id: str
+    customer_org_id: str
+    trial_days: int
+    max_days: int
+    first_shipped_at: datetime | None = None
+    expires_at: datetime | None = None
+    return_due_at: datetime | None = None
+    converted_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    overdue_at: datetime | None = None
+    returned_at: datetime | None = None
+    closed_reason: str | None = None
+    shipments: list[ShipmentView] = Field(default_factory=list)
+    devices: list[DeviceView] = Field(default_factory=list)
+    extensions: list[ExtensionView] = Field(default_factory=list)
+    outstanding: list[str] = Field(default_factory=list)
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None
+    waiting_for: str = ""
+    notices: list[NoticeView] = Field(default_factory=list)
+
+
+# --- activity payloads --------------------------------------------------------------------
+
+
+class DeviceNoticeBatch(Contract):
+    """One kind of device notice to everyone it is owed to; ``tag`` makes it unique."""
+
+    trial_id: str
+    kind: str
+    tag: str
+    due_at: datetime
+    trials_team_email: str
+    context: dict[str, str] = Field(default_factory=dict)
+
+
+# --- read model (written by activities only) ------------------------------------------------
+
+
+def _ts(nullable: bool = True, index: bool = False) -> sa.Column:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class DeviceTrialRow(SQLModel, table=True):
+    """One device lifecycle (``devices-<trial_id>``)."""
+
+    __tablename__ = "device_trial"
+
+    trial_id: str = SQLField(primary_key=True, foreign_key="trial.id", max_length=40)
+    workflow_id: str = SQLField(max_length=80, unique=True)
+    partner_org_id: str = SQLField(index=True, max_length=40)
+    customer_org_id: str = SQLField(index=True, max_length=40)
+    state: str = SQLField(max_length=24, index=True)
+    trial_days: int
+    first_shipped_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    expires_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    return_due_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    converted_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    cancelled_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    overdue_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    returned_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    closed_reason: str | None = SQLField(default=None, max_length=200)
+    next_deadline_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    next_deadline_kind: str | None = SQLField(default=None, max_length=48)
+    created_at: datetime = SQLField(sa_column=_ts(nullable=False))
+    updated_at: datetime = SQLField(sa_column=_ts(nullable=False))
+
+
+class DeviceShipment(SQLModel, table=True):
+    """TR-S4: the unique constraint makes "one shipment per device type, ever" hold here too."""
+
+    __tablename__ = "device_shipment"
+    __table_args__ = (sa.UniqueConstraint("trial_id", "device_type"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    trial_id: str = SQLField(foreign_key="device_trial.trial_id", index=True, max_length=40)
+    device_type: str = SQLField(max_length=16)
+    model: str = SQLField(max_length=80)
+    quantity: int
+    country: str = SQLField(max_length=2)
+    region: str = SQLField(max_length=8)
+    carrier: str = SQLField(max_length=16)  # DV-3
+    return_label_in_box: bool
+    labels: list[str] = SQLField(sa_column=sa.Column(JSONB, nullable=False))  # DV-4
+    shipped_at: datetime = SQLField(sa_column=_ts(nullable=False))
+
+
+class Device(SQLModel, table=True):
+    """One shipped serial number and where it is (DV-2)."""
+
+    __tablename__ = "device"
+
+    trial_id: str = SQLField(foreign_key="device_trial.trial_id", primary_key=True, max_length=40)
+    serial: str = SQLField(primary_key=True, max_length=64)
+    device_type: str = SQLField(max_length=16)
+    model: str = SQLField(max_length=80)
+    state: str = SQLField(max_length=16, index=True)  # shipped | returned | overdue
+    shipped_at: datetime = SQLField(sa_column=_ts(nullable=False))
+    returned_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    return_carrier: str | None = SQLField(default=None, max_length=40)
+    return_tracking: str | None = SQLField(default=None, max_length=80)
+
+
+class DeviceExtension(SQLModel, table=True):
+    """TR-D2: an extension request and the trials team's decision."""
+
+    __tablename__ = "device_extension"
+
+    trial_id: str = SQLField(foreign_key="device_trial.trial_id", primary_key=True, max_length=40)
+    seq: int = SQLField(primary_key=True)
+    days: int
+    reason: str = SQLField(max_length=500)
+    state: str = SQLField(max_length=16)  # pending | approved | rejected
+    requested_at: datetime = SQLField(sa_column=_ts(nullable=False))
+    decided_at: datetime | None = SQLField(default=None, sa_column=_ts())
+    decided_by: str | None = SQLField(default=None, max_length=254)
+    decision_reason: str | None = SQLField(default=None, max_length=500)
+
+
+class DeviceActivity:
+    """The activities of this lifecycle, by name and result (activities/ implements them)."""
+
+    device_policy = ActivityRef[DevicePolicy]("device_policy", DevicePolicy)
+    record_devices = ActivityRef[None]("record_devices")
+    send_device_notices = ActivityRef[list[NoticeView]]("send_device_notices", list[NoticeView])

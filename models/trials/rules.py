@@ -1,0 +1,206 @@
+"""The rules that decide whether a trial may start (TR-S1..S8, TR-C*), and how it starts.
+
+``resolve_trial`` is called twice with the same answer: by the starter (CLI, API) so the
+caller is refused at once, and by the ``open_trial`` activity inside the transaction that
+writes, so a race between two starters cannot slip past a rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.common.refusal import RuleError, Violation, raise_if
+from models.common.tables import License, Org, OrgUser, PartnerCustomer, Trial
+from models.trials.contract import OPEN_STATES, TrialInput, TrialPolicy, TrialRequest
+
+TRIAL_STARTER_ROLES = frozenset({"sales", "sales_full"})  # TR-S1
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
+    """The checks that need no store: TR-S2 fields, counts, durations."""
+    v: list[Violation] = []
+    if not req.services:
+        v.append(Violation("TR-S2", "services", "choose at least one trial service"))
+    if len(set(req.services)) != len(req.services):
+        v.append(Violation("TR-S2", "services", "a service is listed twice"))
+    if req.license_count is None:
+        v.append(Violation("TR-S2", "license_count", "a license count is required"))
+    elif req.license_count < 1:
+        v.append(Violation("TR-S3", "license_count", "the license count must be at least 1"))
+    if req.days is None:
+        v.append(Violation("TR-S2", "days", "a trial duration in days is required"))
+    elif not 1 <= req.days <= policy.max_days:
+        v.append(Violation("TR-S2", "days", f"the duration must be 1 to {policy.max_days} days"))
+    if not EMAIL.match(req.started_by or ""):
+        v.append(Violation("TR-S1", "started_by", "the partner admin's email is required"))
+    if (req.org_id is None) == (req.customer is None):
+        v.append(Violation("TR-S2", "customer", "give either an existing org id or a new customer"))
+    if req.customer is not None:
+        c = req.customer
+        for name in ("company_name", "admin_email", "vertical", "country"):
+            if not (getattr(c, name) or "").strip():
+                v.append(Violation("TR-S2", f"customer.{name}", f"{name} is required"))
+        if c.admin_email and not EMAIL.match(c.admin_email):
+            v.append(Violation("TR-S2", "customer.admin_email", "not an email address"))
+        if c.country and not COUNTRY.match(c.country):
+            v.append(Violation("TR-S2", "customer.country", "an ISO 3166 two-letter code"))
+        for n in c.numbers:
+            if not E164.match(n):
+                v.append(Violation("TR-S2", "customer.numbers", f"{n} is not an E.164 number"))
+    if req.admin_email and not EMAIL.match(req.admin_email):
+        v.append(Violation("TR-C1", "admin_email", "not an email address"))
+    if "meetings" in req.services:
+        site_url = req.site_url or (req.customer.site_url if req.customer else None)
+        tz = req.timezone or (req.customer.timezone if req.customer else None)
+        if not site_url:
+            v.append(Violation("TR-S2", "site_url", "meetings needs a site URL"))
+        if not tz:
+            v.append(Violation("TR-S2", "timezone", "meetings needs a time zone"))
+    return v
+
+
+async def services_conflicts(
+    s: AsyncSession,
+    org_id: str,
+    services: list[str],
+    *,
+    partner_org_id: str,
+    excluding_trial: str | None = None,
+) -> list[Violation]:
+    """TR-S6: only services the customer has not bought and nobody is trialling."""
+    v: list[Violation] = []
+    wanted = set(services) - {"devices"}
+    bought = set(
+        (
+            await s.exec(
+                select(License.service).where(License.org_id == org_id, License.source == "paid")
+            )
+        ).all()
+    )
+    for svc in sorted(wanted & bought):
+        v.append(Violation("TR-S6", "services", f"the customer has already bought {svc}"))
+    others = (
+        await s.exec(
+            select(Trial).where(Trial.customer_org_id == org_id, col(Trial.state).in_(OPEN_STATES))
+        )
+    ).all()
+    for t in others:
+        if t.id == excluding_trial:
+            continue
+        for svc in sorted(wanted & set(t.services)):
+            who = "this partner" if t.partner_org_id == partner_org_id else "another partner"
+            v.append(
+                Violation("TR-S6", "services", f"{svc} is already in a trial of {who} ({t.id})")
+            )
+    return v
+
+
+async def resolve_trial(
+    s: AsyncSession, req: TrialRequest, policy: TrialPolicy, trial_id: str
+) -> TrialInput:
+    """Check every start rule against the store; return the workflow input or raise."""
+    raise_if(check_request(req, policy))
+    v: list[Violation] = []
+
+    partner = await s.get(Org, req.partner_org_id)
+    if partner is None or partner.kind != "partner":
+        raise RuleError.one("TR-S1", "partner_org_id", f"no partner org {req.partner_org_id}")
+    starter = (await s.exec(select(OrgUser).where(OrgUser.email == req.started_by))).first()
+    if starter is None or starter.org_id != partner.id:
+        v.append(Violation("TR-S1", "started_by", "not an admin of this partner org"))
+    elif starter.admin_role not in TRIAL_STARTER_ROLES:
+        v.append(
+            Violation(
+                "TR-S1",
+                "started_by",
+                f"role {starter.admin_role or 'none'} may not start trials; "
+                "only sales or sales_full admins may",
+            )
+        )
+
+    org: Org | None = None
+    admin_email = req.admin_email
+    if req.org_id is not None:
+        org = await s.get(Org, req.org_id)
+        if org is None:
+            raise_if([*v, Violation("TR-S2", "org_id", f"no org {req.org_id}")])
+    else:
+        assert req.customer is not None
+        admin_email = req.customer.admin_email
+        # An admin email that already belongs to an org means that org (SO-6).
+        owner = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
+        if owner is not None:
+            org = await s.get(Org, owner.org_id)
+    if org is not None and (org.kind == "partner" or org.id == partner.id):
+        v.append(
+            Violation("TR-S8", "org_id", "a partner org cannot trial for itself; it must order")
+        )
+    if org is not None and org.kind == "free":
+        v.append(Violation("TR-S2", "org_id", "a free org cannot take a trial"))
+    raise_if(v)
+
+    if org is None:
+        assert req.customer is not None
+        return TrialInput(
+            trial_id=trial_id,
+            partner_org_id=partner.id,
+            partner_tier=partner.tier or 1,
+            customer_org_id=f"org-{trial_id}",
+            new_customer=True,
+            needs_consent=False,
+            paying_customer=False,
+            customer_admin_email=req.customer.admin_email or "",
+            started_by=req.started_by,
+            services=req.services,
+            license_count=req.license_count or 0,
+            days=req.days or 0,
+            setup=req.setup,
+            site_url=req.site_url or req.customer.site_url,
+            timezone=req.timezone or req.customer.timezone,
+            customer=req.customer,
+            policy=policy,
+        )
+
+    v += await services_conflicts(s, org.id, req.services, partner_org_id=partner.id)
+    raise_if(v)
+    relation = await s.get(PartnerCustomer, (partner.id, org.id))
+    has_relationship = relation is not None and relation.status == "active"
+    paying = (
+        await s.exec(select(License.id).where(License.org_id == org.id, License.source == "paid"))
+    ).first() is not None
+    if not admin_email:
+        full_admin = (
+            await s.exec(
+                select(OrgUser.email)
+                .where(OrgUser.org_id == org.id, OrgUser.admin_role == "full")
+                .order_by(OrgUser.created_at)
+            )
+        ).first()
+        if full_admin is None:
+            raise RuleError.one("TR-C1", "admin_email", "the org has no full admin to ask")
+        admin_email = full_admin
+    return TrialInput(
+        trial_id=trial_id,
+        partner_org_id=partner.id,
+        partner_tier=partner.tier or 1,
+        customer_org_id=org.id,
+        new_customer=False,
+        needs_consent=not has_relationship,
+        paying_customer=paying,
+        customer_admin_email=admin_email,
+        started_by=req.started_by,
+        services=req.services,
+        license_count=req.license_count or 0,
+        days=req.days or 0,
+        setup=req.setup,
+        site_url=req.site_url or org.site_url,
+        timezone=req.timezone or org.timezone,
+        customer=None,
+        policy=policy,
+    )

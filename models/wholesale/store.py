@@ -1,0 +1,846 @@
+"""Wholesale operations that are single transactions of the store, used by the HTTP API and
+the CLI: tokens, templates (WH-P2), sub-partners (WH-SP1, PX-6), the restricted party list
+(WH-C2), customer prechecks (WH-C1) and subscribers (WH-S1..S3, PX-2).
+
+Subscribers need no workflow: each change is one transaction under the customer's row lock
+(the same lock the customer's workflow takes), so a subscriber change never interleaves with
+a customer update or deletion, and a burst of subscribers costs no Temporal state transition.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.common.db import Database
+from models.common.mail import Mailer
+from models.common.notices import deliver, put
+from models.common.orgs import create_partner
+from models.common.tables import Org, OrgUser
+from models.wholesale import problems as P
+from models.wholesale.problems import Problem, Refused, bad, conflict, raise_all
+from models.wholesale.provisioning import locked_customer
+from models.wholesale.rules import (
+    CALLING_PACKAGES,
+    COUNTRY,
+    CUSTOMER_PACKAGES,
+    EMAIL,
+    EXTENSION,
+    NEEDS_PSTN,
+    PACKAGE_LEVEL,
+    PHONE,
+    SUBSCRIBER_PACKAGES,
+    name_key,
+)
+from models.wholesale.tables import (
+    RestrictedParty,
+    WholesaleApiToken,
+    WholesaleCustomer,
+    WholesalePackageAssignment,
+    WholesaleSubPartner,
+    WholesaleSubscriber,
+    WholesaleTemplate,
+)
+
+SCOPES = (
+    "wholesale_customers_read",
+    "wholesale_customers_write",
+    "wholesale_subscribers_read",
+    "wholesale_subscribers_write",
+)
+PROVISIONED_CUSTOMER = ("provisioned", "provisioned_with_errors")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_hash(payload: object) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(
+    s: AsyncSession,
+    *,
+    partner_org_id: str,
+    admin_email: str,
+    scopes: list[str],
+    name: str = "",
+    sub_partner_org_id: str | None = None,
+) -> tuple[str, str]:
+    """A bearer token for a partner (or sub-partner) admin; only its hash is stored.
+    Returns ``(token_id, token)``: the token is shown once."""
+    problems: list[Problem] = []
+    if unknown := sorted(set(scopes) - set(SCOPES)):
+        problems.append(bad("", "scope", f"unknown scopes {unknown}; choose from {SCOPES}"))
+    if not scopes:
+        problems.append(bad("", "scope", "at least one scope"))
+    partner = await s.get(Org, partner_org_id)
+    if partner is None or partner.kind != "partner":
+        problems.append(bad("", "partner", f"no partner org {partner_org_id}"))
+    owner = partner_org_id
+    if sub_partner_org_id:
+        sp = await s.get(WholesaleSubPartner, sub_partner_org_id)
+        if sp is None or sp.parent_org_id != partner_org_id:
+            problems.append(
+                bad("WH-SP1", "sub_partner", f"{sub_partner_org_id} is not a sub-partner of it")
+            )
+        owner = sub_partner_org_id
+    admin = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
+    if admin is None or admin.org_id != owner or not admin.admin_role:
+        problems.append(bad("", "admin", f"{admin_email} is not an admin of {owner}"))
+    raise_all(problems)
+    token = "whk_" + secrets.token_urlsafe(32)
+    token_id = "tok-" + new_id()[:16]
+    s.add(
+        WholesaleApiToken(
+            id=token_id,
+            token_hash=hash_token(token),
+            name=name or admin_email,
+            partner_org_id=partner_org_id,
+            sub_partner_org_id=sub_partner_org_id,
+            admin_email=admin_email,
+            scopes=sorted(set(scopes)),
+            created_at=_now(),
+        )
+    )
+    return token_id, token
+
+
+async def revoke_token(s: AsyncSession, token_id: str) -> bool:
+    result = await s.exec(
+        update(WholesaleApiToken)
+        .where(col(WholesaleApiToken.id) == token_id, col(WholesaleApiToken.revoked_at).is_(None))
+        .values(revoked_at=_now())
+    )  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+# --- templates (WH-P2) ---------------------------------------------------------------------
+
+
+@dataclass
+class TemplateSpec:
+    name: str
+    country: str
+    sp_admin_email: str
+    subscription_id: str
+    brand_name: str
+    language: str = "en"
+    auth_mode: str = "webex"
+    idp_entity_id: str | None = None
+    pstn_provider: str | None = None
+    restrict_admin_invites: bool = False
+    disable_webex_calling: bool = False
+
+
+def template_problems(t: TemplateSpec) -> list[Problem]:
+    p = []
+    for name in ("name", "sp_admin_email", "subscription_id", "brand_name"):
+        if not (getattr(t, name) or "").strip():
+            p.append(bad("WH-P2", name, f"{name} is required"))
+    if not COUNTRY.match(t.country or ""):
+        p.append(bad("WH-P2", "country", "an ISO 3166 two-letter code"))
+    if t.sp_admin_email and not EMAIL.match(t.sp_admin_email):
+        p.append(bad("WH-P2", "sp_admin_email", "not an email address"))
+    if t.auth_mode not in ("webex", "partner_sso"):
+        p.append(bad("WH-P2", "auth_mode", "webex or partner_sso"))
+    if t.auth_mode == "partner_sso" and not t.idp_entity_id:
+        p.append(bad("WH-P2", "idp_entity_id", "partner SSO needs the IdP entity ID"))
+    return p
+
+
+async def create_template(s: AsyncSession, partner_org_id: str, t: TemplateSpec) -> str:
+    raise_all(template_problems(t))
+    template_id = secrets.token_urlsafe(24)
+    s.add(
+        WholesaleTemplate(
+            id=template_id, partner_org_id=partner_org_id, created_at=_now(), **t.__dict__
+        )
+    )
+    return template_id
+
+
+# --- sub-partners (WH-SP1, PX-6) -----------------------------------------------------------
+
+
+async def create_sub_partner(
+    s: AsyncSession,
+    parent_org_id: str,
+    name: str,
+    subscription_id: str,
+    admins: list[tuple[str, str]],
+) -> str:
+    parent = await s.get(Org, parent_org_id)
+    if parent is None or parent.kind != "partner":
+        raise Refused([bad("WH-SP1", "parent", f"no partner org {parent_org_id}")])
+    if await s.get(WholesaleSubPartner, parent_org_id) is not None:
+        raise Refused([bad("WH-SP1", "parent", "one level only: a sub-partner has none")])
+    org_id = await create_partner(s, name, 1, admins)
+    now = _now()
+    s.add(
+        WholesaleSubPartner(
+            org_id=org_id,
+            parent_org_id=parent_org_id,
+            subscription_id=subscription_id,
+            provisioning_state="active",
+            created_at=now,
+            billing_start_date=now,
+        )
+    )
+    return org_id
+
+
+async def set_sub_partner_state(s: AsyncSession, org_id: str, state: str) -> None:
+    sp = await s.get(WholesaleSubPartner, org_id)
+    if sp is None:
+        raise LookupError(f"no sub-partner {org_id}")
+    if state not in ("active", "suspended"):
+        raise Refused([bad("PX-6", "state", "active or suspended")])
+    sp.provisioning_state = state
+    s.add(sp)
+
+
+# --- the restricted party list (WH-C2) -----------------------------------------------------
+
+
+def read_rpl_csv(path: Path) -> list[dict[str, str]]:
+    """Columns: ``name`` and/or ``domain``, optional ``country`` and ``source``."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = [
+            {k.strip().lower(): (v or "").strip() for k, v in r.items()} for r in csv.DictReader(f)
+        ]
+    bad_rows = [i + 2 for i, r in enumerate(rows) if not (r.get("name") or r.get("domain"))]
+    if bad_rows:
+        raise Refused([bad("WH-C2", "csv", f"rows without name or domain: {bad_rows[:10]}")])
+    return rows
+
+
+async def load_restricted_parties(
+    s: AsyncSession, rows: Iterable[dict[str, str]], *, replace: bool = True
+) -> int:
+    """Load the list (by default replacing it: a name no longer listed clears its holds at
+    the next recheck)."""
+    if replace:
+        await s.exec(delete(RestrictedParty))  # type: ignore[call-overload]
+    now, n = _now(), 0
+    for r in rows:
+        name = r.get("name") or ""
+        s.add(
+            RestrictedParty(
+                name_key=name_key(name) if name else "",
+                name=name,
+                country=(r.get("country") or "").upper() or None,
+                domain=(r.get("domain") or "").lower() or None,
+                source=r.get("source") or "",
+                loaded_at=now,
+            )
+        )
+        n += 1
+    return n
+
+
+# --- who may see what (WH-SP1) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller sees: its partner's customers, or only one sub-partner's."""
+
+    partner_org_id: str
+    sub_partner_org_id: str | None = None
+
+    def customers(self, q):  # type: ignore[no-untyped-def]
+        q = q.where(WholesaleCustomer.partner_org_id == self.partner_org_id)
+        if self.sub_partner_org_id:
+            q = q.where(WholesaleCustomer.sub_partner_org_id == self.sub_partner_org_id)
+        return q
+
+    def subscribers(self, q):  # type: ignore[no-untyped-def]
+        q = q.where(WholesaleSubscriber.partner_org_id == self.partner_org_id)
+        if self.sub_partner_org_id:
+            q = q.where(WholesaleSubscriber.sub_partner_org_id == self.sub_partner_org_id)
+        return q
+
+    def sees(self, c: WholesaleCustomer | WholesaleSubscriber) -> bool:
+        return c.partner_org_id == self.partner_org_id and (
+            not self.sub_partner_org_id or c.sub_partner_org_id == self.sub_partner_org_id
+        )
+
+
+async def visible_customer(s: AsyncSession, scope: Scope, customer_id: str):  # type: ignore[no-untyped-def]
+    c = await s.get(WholesaleCustomer, customer_id)
+    return c if c is not None and scope.sees(c) else None
+
+
+# --- customers: the checks of POST and precheck (WH-C1, WH-P2) ------------------------------
+
+
+@dataclass
+class CustomerSpec:
+    provisioning_id: str | None
+    packages: list[str]
+    external_id: str | None
+    org_id: str | None
+    address: dict
+    customer_info: dict | None
+    provisioning_parameters: dict = field(default_factory=dict)
+
+
+def customer_field_problems(c: CustomerSpec, *, precheck: bool = False) -> list[Problem]:
+    p: list[Problem] = []
+    if not precheck:
+        if not c.provisioning_id:
+            p.append(bad("WH-C1", "provisioningId", "a provisioning ID is required"))
+        if not c.packages:
+            p.append(bad("WH-C1", "packages", "at least one package"))
+        if not c.external_id:
+            p.append(bad("WH-C1", "externalId", "an external ID is required"))
+        if not c.org_id and not c.customer_info:
+            p.append(bad("WH-C1", "customerInfo", "a new org needs the customer's name and email"))
+    if len(set(c.packages)) != len(c.packages):
+        p.append(bad("WH-P1", "packages", "a package is listed twice"))
+    if unknown := [x for x in c.packages if x not in CUSTOMER_PACKAGES]:
+        p.append(bad("WH-P1", "packages", f"not offered: {', '.join(unknown)}"))
+    if not COUNTRY.match((c.address or {}).get("country") or ""):
+        p.append(bad("WH-C1", "address.country", "an ISO 3166 two-letter code, e.g. US"))
+    info = c.customer_info or {}
+    if c.customer_info is not None and not precheck and not (info.get("name") or "").strip():
+        p.append(bad("WH-C1", "customerInfo.name", "the customer's name is required"))
+    if c.customer_info is not None and not EMAIL.match(info.get("primaryEmail") or ""):
+        p.append(bad("WH-C1", "customerInfo.primaryEmail", "not an email address"))
+    return p
+
+
+async def customer_conflicts(
+    s: AsyncSession,
+    scope: Scope,
+    c: CustomerSpec,
+    *,
+    existing_id: str | None = None,
+    precheck: bool = False,
+) -> list[Problem]:
+    """What the store says against provisioning this customer (nothing is written). A
+    missing PSTN provider is only foretold by precheck: provisioning reports it per
+    package (PX-1)."""
+    p: list[Problem] = []
+    if c.provisioning_id:
+        t = await s.get(WholesaleTemplate, c.provisioning_id)
+        if t is None or t.partner_org_id != scope.partner_org_id:
+            p.append(
+                conflict(
+                    P.TEMPLATE, "WH-P2", "provisioningId", "no onboarding template with this ID"
+                )
+            )
+        elif (
+            precheck
+            and not t.pstn_provider
+            and (needs := [x for x in c.packages if x in NEEDS_PSTN])
+        ):
+            p.append(
+                conflict(
+                    P.TEMPLATE,
+                    "WH-P2",
+                    "packages",
+                    f"the template has no PSTN provider, needed by {', '.join(needs)}",
+                )
+            )
+    if c.external_id:
+        other = (
+            await s.exec(
+                select(WholesaleCustomer.id).where(
+                    WholesaleCustomer.partner_org_id == scope.partner_org_id,
+                    WholesaleCustomer.external_id == c.external_id,
+                )
+            )
+        ).first()
+        if other is not None and other != existing_id:
+            p.append(
+                conflict(
+                    P.CUSTOMER_EXISTS, "WH-C1", "externalId", "a customer has this external ID"
+                )
+            )
+    if c.org_id:
+        org = await s.get(Org, c.org_id)
+        if org is None or org.kind != "customer":
+            p.append(conflict(P.ORG_UNKNOWN, "WH-C1", "orgId", "no customer org with this ID"))
+        else:
+            taken = (
+                await s.exec(
+                    select(WholesaleCustomer.id).where(WholesaleCustomer.org_id == c.org_id)
+                )
+            ).first()
+            if taken is not None and taken != existing_id:
+                p.append(
+                    conflict(
+                        P.CUSTOMER_EXISTS,
+                        "WH-C1",
+                        "orgId",
+                        "the org already has wholesale services",
+                    )
+                )
+    return p
+
+
+async def packages_held(s: AsyncSession, customer_id: str, packages: list[str]) -> list[Problem]:
+    """WH-C5: a package can only be removed when no subscriber holds it."""
+    held = (
+        await s.exec(
+            select(WholesaleSubscriber.package, func.count())
+            .where(
+                WholesaleSubscriber.customer_id == customer_id,
+                col(WholesaleSubscriber.package).not_in(packages),
+            )
+            .group_by(WholesaleSubscriber.package)
+        )
+    ).all()
+    return [
+        conflict(P.PACKAGE_HELD, "WH-C5", "packages", f"{n} subscribers still hold {pkg}")
+        for pkg, n in held
+    ]
+
+
+# --- subscribers (WH-S1..S3, PX-2) -----------------------------------------------------------
+
+
+@dataclass
+class SubscriberSpec:
+    customer_id: str | None
+    email: str | None
+    package: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    primary_phone_number: str | None = None
+    extension: str | None = None
+    location_id: str | None = None
+
+
+def subscriber_field_problems(sp: SubscriberSpec, *, precheck: bool = False) -> list[Problem]:
+    """WH-S1: what a subscriber needs. Precheck asks only for what it was given."""
+    p: list[Problem] = []
+    if not precheck and not sp.customer_id:
+        p.append(bad("WH-S1", "customerId", "the customer ID is required"))
+    if not EMAIL.match(sp.email or ""):
+        p.append(bad("WH-S1", "email", "a valid email address is required"))
+    if sp.package is None:
+        if not precheck:
+            p.append(bad("WH-P1", "package", "exactly one package is required"))
+    elif sp.package not in SUBSCRIBER_PACKAGES:
+        p.append(bad("WH-P1", "package", f"not a subscriber package: {sp.package}"))
+    if not precheck:
+        for name, value in (("firstName", sp.first_name), ("lastName", sp.last_name)):
+            if not (value or "").strip():
+                p.append(bad("WH-S1", f"provisioningParameters.{name}", f"{name} is required"))
+    calling = sp.package in CALLING_PACKAGES
+    if calling and not precheck and not (sp.extension or sp.primary_phone_number):
+        p.append(
+            bad(
+                "WH-S1",
+                "provisioningParameters.extension",
+                "a calling package needs an extension or a primary phone number",
+            )
+        )
+    if sp.package and not calling and sp.location_id:
+        p.append(
+            bad("WH-S1", "provisioningParameters.locationId", "only calling packages take one")
+        )
+    if sp.extension and not EXTENSION.match(sp.extension):
+        p.append(bad("WH-S1", "provisioningParameters.extension", "2 to 10 digits"))
+    if sp.primary_phone_number and not PHONE.match(sp.primary_phone_number):
+        p.append(bad("WH-S1", "provisioningParameters.primaryPhoneNumber", "not a phone number"))
+    return p
+
+
+def _digits(number: str | None) -> str | None:
+    return "".join(ch for ch in number if ch.isdigit()) if number else None
+
+
+async def subscriber_conflicts(
+    s: AsyncSession,
+    sp: SubscriberSpec,
+    customer: WholesaleCustomer | None,
+    *,
+    existing: WholesaleSubscriber | None = None,
+) -> tuple[list[Problem], bool]:
+    """WH-S3: everything that conflicts with what exists, and whether the email belongs to
+    an active free account (PX-2: the user must consent to the move)."""
+    p: list[Problem] = []
+    free_user = False
+    email = (sp.email or "").lower()
+    if customer is not None and customer.status not in PROVISIONED_CUSTOMER:
+        p.append(
+            conflict(
+                P.CUSTOMER_BUSY,
+                "PX-1",
+                "customerId",
+                f"the customer is {customer.status}, not provisioned",
+            )
+        )
+    if email and existing is None:
+        other = (
+            await s.exec(select(WholesaleSubscriber).where(WholesaleSubscriber.email == email))
+        ).first()
+        if other is not None:
+            where = (
+                "this customer"
+                if customer and other.customer_id == customer.id
+                else "another customer or partner"
+            )
+            p.append(
+                conflict(
+                    P.SUBSCRIBER_ELSEWHERE,
+                    "WH-S3",
+                    "email",
+                    f"already provisioned as a subscriber of {where}",
+                )
+            )
+        else:
+            user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
+            if user is not None:
+                org = await s.get(Org, user.org_id)
+                if org is not None and org.kind == "free":
+                    free_user = True
+                elif customer is None or user.org_id != customer.org_id:
+                    p.append(
+                        conflict(
+                            P.EMAIL_IN_USE, "WH-S3", "email", "the email is in use in another org"
+                        )
+                    )
+    if customer is not None:
+        held = [x["name"] for x in customer.packages if x.get("status") == "provisioned"]
+        if sp.package and sp.package not in held:
+            p.append(
+                conflict(
+                    P.PARAMETER_CONFLICT,
+                    "WH-S3",
+                    "package",
+                    f"the customer has no provisioned {sp.package} package",
+                )
+            )
+        if sp.location_id and sp.location_id != customer.location_id:
+            p.append(
+                conflict(
+                    P.PARAMETER_CONFLICT,
+                    "WH-S3",
+                    "provisioningParameters.locationId",
+                    "no such location in the customer's org",
+                )
+            )
+        if sp.extension:
+            q = select(WholesaleSubscriber.id).where(
+                WholesaleSubscriber.customer_id == customer.id,
+                WholesaleSubscriber.extension == sp.extension,
+            )
+            if existing is not None:
+                q = q.where(WholesaleSubscriber.id != existing.id)
+            if (await s.exec(q)).first() is not None:
+                p.append(
+                    conflict(
+                        P.PARAMETER_CONFLICT,
+                        "WH-S3",
+                        "provisioningParameters.extension",
+                        "the extension is taken in this customer",
+                    )
+                )
+    if sp.primary_phone_number:
+        q = select(WholesaleSubscriber.id).where(
+            WholesaleSubscriber.primary_phone_number == _digits(sp.primary_phone_number)
+        )
+        if existing is not None:
+            q = q.where(WholesaleSubscriber.id != existing.id)
+        if (await s.exec(q)).first() is not None:
+            p.append(
+                conflict(
+                    P.PARAMETER_CONFLICT,
+                    "WH-S3",
+                    "provisioningParameters.primaryPhoneNumber",
+                    "the number belongs to another subscriber",
+                )
+            )
+    return p, free_user
+
+
+async def _open_assignment(
+    s: AsyncSession, sub: WholesaleSubscriber, customer: WholesaleCustomer, at: datetime
+) -> None:
+    s.add(
+        WholesalePackageAssignment(
+            subscriber_id=sub.id,
+            customer_id=customer.id,
+            external_customer_id=customer.external_id,
+            partner_org_id=sub.partner_org_id,
+            sub_partner_org_id=sub.sub_partner_org_id,
+            package=sub.package,
+            opened_at=at,
+        )
+    )
+
+
+async def _close_assignment(s: AsyncSession, subscriber_id: str, at: datetime) -> None:
+    await s.exec(
+        update(WholesalePackageAssignment)
+        .where(
+            col(WholesalePackageAssignment.subscriber_id) == subscriber_id,
+            col(WholesalePackageAssignment.closed_at).is_(None),
+        )
+        .values(closed_at=at)
+    )  # type: ignore[call-overload]
+
+
+def _consent_key(sub_id: str, round_: int) -> str:
+    return f"wholesale:subscriber:{sub_id}:consent_move:{round_}"
+
+
+async def _put_consent(s: AsyncSession, sub: WholesaleSubscriber, org_name: str) -> str:
+    key = _consent_key(sub.id, sub.consent_round)
+    await put(
+        s,
+        key=key,
+        kind="wholesale_consent_move",
+        recipient=sub.email,
+        subject=f"Move your Webex account to {org_name}?",
+        body=(
+            f"Hello {sub.first_name},\n\n{org_name} provides Webex to you. Your email already\n"
+            "belongs to a free Webex account; accept this move to join your organisation.\n"
+        ),
+        due_at=_now(),
+        workflow_id=None,
+    )
+    return key
+
+
+async def provision_subscriber(
+    db: Database, mailer: Mailer, scope: Scope, sp: SubscriberSpec
+) -> tuple[WholesaleSubscriber, str]:
+    """WH-S1..S3, PX-2. Returns ``(subscriber, the customer's external ID)``: the same email
+    for the same customer with the same package again is the earlier answer (a retry)."""
+    raise_all(subscriber_field_problems(sp))
+    assert sp.customer_id and sp.email and sp.package
+    email = sp.email.lower()
+    keys: list[str] = []
+    try:
+        async with db.session() as s:
+            customer = await locked_customer(s, sp.customer_id)
+            if customer is None or not scope.sees(customer):
+                raise LookupError("customer")
+            same = (
+                await s.exec(select(WholesaleSubscriber).where(WholesaleSubscriber.email == email))
+            ).first()
+            if same is not None and same.customer_id == customer.id and same.package == sp.package:
+                return same, customer.external_id
+            problems, free_user = await subscriber_conflicts(s, sp, customer)
+            raise_all(problems)
+            now = _now()
+            first = (
+                await s.exec(
+                    select(func.count())
+                    .select_from(WholesaleSubscriber)
+                    .where(WholesaleSubscriber.customer_id == customer.id)
+                )
+            ).one() == 0
+            is_admin = first and not customer.attach  # WH-S2
+            sub = WholesaleSubscriber(
+                id=new_id(),
+                customer_id=customer.id,
+                partner_org_id=customer.partner_org_id,
+                sub_partner_org_id=customer.sub_partner_org_id,
+                email=email,
+                first_name=(sp.first_name or "").strip(),
+                last_name=(sp.last_name or "").strip(),
+                package=sp.package,
+                primary_phone_number=_digits(sp.primary_phone_number),
+                extension=sp.extension,
+                location_id=sp.location_id
+                or (customer.location_id if sp.package in CALLING_PACKAGES else None),
+                status="pending_user_migration" if free_user else "provisioned",
+                is_admin=is_admin,
+                admin_package=sp.package if is_admin else None,
+                consent_round=1 if free_user else 0,
+                errors=[],
+                created_at=now,
+                last_status_change=now,
+            )
+            if free_user:  # PX-2: the user consents first; billing starts then
+                s.add(sub)
+                org = await s.get(Org, customer.org_id) if customer.org_id else None
+                keys.append(await _put_consent(s, sub, org.name if org else "your organisation"))
+            else:
+                sub.person_id = await _ensure_user(s, customer, email, is_admin, now)
+                s.add(sub)
+                await s.flush()
+                await _open_assignment(s, sub, customer, now)
+    except IntegrityError:  # two requests for one email raced: the second is refused
+        raise Refused(
+            [
+                conflict(
+                    P.SUBSCRIBER_ELSEWHERE, "WH-S3", "email", "already provisioned as a subscriber"
+                )
+            ]
+        ) from None
+    if keys:
+        await deliver(db, mailer, keys)
+    return sub, customer.external_id
+
+
+async def _ensure_user(
+    s: AsyncSession, customer: WholesaleCustomer, email: str, is_admin: bool, now: datetime
+) -> str:
+    """The subscriber's user in the customer's org (an attached org may already have it)."""
+    user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
+    if user is None:
+        user = OrgUser(
+            id=f"u-{new_id()[:16]}",
+            org_id=customer.org_id or "",
+            email=email,
+            admin_role="full" if is_admin else None,
+            created_at=now,
+        )
+    else:
+        user.org_id = customer.org_id or user.org_id
+        if is_admin:
+            user.admin_role = "full"
+    s.add(user)
+    await s.flush()
+    return user.id
+
+
+async def accept_user_move(
+    db: Database, scope: Scope | None, subscriber_id: str
+) -> WholesaleSubscriber:
+    """PX-2: the user consented; it moves from its free account into the customer's org and
+    its package assignment opens now."""
+    async with db.session() as s:
+        sub = await s.get(WholesaleSubscriber, subscriber_id)
+        if sub is None or (scope and not scope.sees(sub)):
+            raise LookupError(f"no subscriber {subscriber_id}")
+        customer = await locked_customer(s, sub.customer_id)
+        assert customer is not None
+        await s.refresh(sub, with_for_update=True)
+        if sub.status != "pending_user_migration":
+            return sub
+        now = _now()
+        sub.person_id = await _ensure_user(s, customer, sub.email, sub.is_admin, now)
+        sub.status = "provisioned"
+        sub.last_status_change = now
+        s.add(sub)
+        await s.flush()
+        await _open_assignment(s, sub, customer, now)
+        return sub
+
+
+async def resend_consent(db: Database, mailer: Mailer, scope: Scope, subscriber_id: str) -> None:
+    """PX-2: a new round of the consent email (once per round, however often retried)."""
+    async with db.session() as s:
+        sub = await s.get(WholesaleSubscriber, subscriber_id, with_for_update=True)
+        if sub is None or not scope.sees(sub):
+            raise LookupError(f"no subscriber {subscriber_id}")
+        if sub.status != "pending_user_migration":
+            raise Refused(
+                [conflict(P.NOT_PENDING, "PX-2", "status", f"the subscriber is {sub.status}")]
+            )
+        sub.consent_round += 1
+        s.add(sub)
+        customer = await s.get(WholesaleCustomer, sub.customer_id)
+        org = await s.get(Org, customer.org_id) if customer and customer.org_id else None
+        key = await _put_consent(s, sub, org.name if org else "your organisation")
+    await deliver(db, mailer, [key])
+
+
+async def update_subscriber(
+    db: Database, scope: Scope, subscriber_id: str, sp: SubscriberSpec
+) -> tuple[WholesaleSubscriber, str]:
+    """A new package closes the open assignment and opens the next at the same instant
+    (WH-B1); an admin keeps at least its creation level (WH-S2). Returns the subscriber and
+    its customer's external ID."""
+    async with db.session() as s:
+        sub = await s.get(WholesaleSubscriber, subscriber_id)
+        if sub is None or not scope.sees(sub):
+            raise LookupError(f"no subscriber {subscriber_id}")
+        customer = await locked_customer(s, sub.customer_id)
+        assert customer is not None
+        await s.refresh(sub, with_for_update=True)
+        package = sp.package or sub.package
+        merged = SubscriberSpec(
+            customer_id=sub.customer_id,
+            email=sub.email,
+            package=package,
+            first_name=sub.first_name,
+            last_name=sub.last_name,
+            primary_phone_number=sp.primary_phone_number or sub.primary_phone_number,
+            extension=sp.extension or sub.extension,
+            location_id=sp.location_id
+            or (sub.location_id if package in CALLING_PACKAGES else None),
+        )
+        problems = subscriber_field_problems(merged)
+        changed = SubscriberSpec(
+            customer_id=None,
+            email=None,
+            package=sp.package if sp.package != sub.package else None,
+            primary_phone_number=sp.primary_phone_number,
+            extension=sp.extension if sp.extension != sub.extension else None,
+            location_id=sp.location_id,
+        )
+        more, _ = await subscriber_conflicts(s, changed, customer, existing=sub)
+        problems += more
+        if (
+            sub.is_admin
+            and sub.admin_package
+            and PACKAGE_LEVEL.get(package, 0) < PACKAGE_LEVEL.get(sub.admin_package, 0)
+        ):
+            problems.append(
+                conflict(
+                    P.ADMIN_DOWNGRADE,
+                    "WH-S2",
+                    "package",
+                    f"the customer's admin keeps at least {sub.admin_package}",
+                )
+            )
+        raise_all(problems)
+        if package != sub.package:
+            sub.package = package
+            if sub.status == "provisioned":
+                now = _now()
+                await _close_assignment(s, sub.id, now)
+                await s.flush()
+                await _open_assignment(s, sub, customer, now)
+        sub.primary_phone_number = _digits(merged.primary_phone_number)
+        sub.extension = merged.extension
+        sub.location_id = merged.location_id
+        s.add(sub)
+        return sub, customer.external_id
+
+
+async def remove_subscriber(db: Database, scope: Scope, subscriber_id: str) -> None:
+    """The wholesale services go (billing stops now, WH-B1); the user stays in the org."""
+    async with db.session() as s:
+        sub = await s.get(WholesaleSubscriber, subscriber_id)
+        if sub is None or not scope.sees(sub):
+            raise LookupError(f"no subscriber {subscriber_id}")
+        await locked_customer(s, sub.customer_id)
+        await _close_assignment(s, sub.id, _now())
+        await s.exec(delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id) == sub.id))  # type: ignore[call-overload]

@@ -1,0 +1,88 @@
+"""`lifecycles`: the console script for operators and scripts.
+
+Every command that reports takes ``--json``. A refusal prints the rule that refused and
+exits non-zero (2); nothing is written then. One module per lifecycle beside this one
+registers its commands below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+
+from scripts.cli import devices, orgs, trials, wholesale
+from scripts.cli.common import database_url
+from workers.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Webex partner lifecycles on Temporal.")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def dev() -> None:
+    """Start the whole system in the foreground on embedded defaults (what `make dev` runs)."""
+    from scripts.dev import main as dev_main
+
+    dev_main()
+
+
+@app.command()
+def worker() -> None:
+    """Run one production worker (settings from LIFECYCLES_* variables; SIGTERM is graceful)."""
+    from workers.logging import configure_logging
+    from workers.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(run_worker(settings))
+    # Stopped cleanly (activities finished, pool closed, "worker stopped" logged). Leave
+    # without interpreter finalization: a thread of the Temporal client's Rust core may still
+    # call into Python then, and CPython aborts ("PyGILState_Release ... finalizing",
+    # SIGABRT; temporalio/sdk-python#300). Seen here on 2 of 40 SIGTERMs.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    from api.app import serve
+
+    serve(get_settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations."""
+    from models.common.db import upgrade
+
+    upgrade(database_url(get_settings()), revision)
+    typer.echo(f"database at {revision}")
+
+
+def _register_subcommands() -> None:
+    from scripts import demo
+
+    app.add_typer(orgs.partner_app, name="partner")
+    app.add_typer(orgs.org_app, name="org")
+    app.add_typer(trials.trial_app, name="trial")
+    app.add_typer(trials.notices_app, name="notices")
+    app.add_typer(devices.devices_app, name="devices")
+    app.add_typer(demo.demo_app, name="demo")
+    wholesale.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app(prog_name="lifecycles")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,593 @@
+"""TrialLifecycle: one workflow per enterprise trial, from consent to released numbers.
+
+Deterministic code only. Deadlines are data (``consent_deadline_at``, ``ends_at``,
+``grace_ends_at``, ``numbers_release_at``): the main loop always waits for the earliest
+pending deadline *or* a change, so an extension or a conversion re-plans every timer.
+Signals are queued and handled by the main loop; updates run under the same lock, so a
+deadline and a command never interleave half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from models.devices.contract import (
+        DeviceActivity,
+        DeviceTrialInput,
+        TrialCancelled,
+        TrialConverted,
+        device_workflow_id,
+    )
+    from models.trials.contract import (
+        ENDED_STATES,
+        AcceptConsent,
+        CancelRequest,
+        ChangeServicesRequest,
+        Conversion,
+        ConvertRequest,
+        EndServices,
+        ExtendRequest,
+        NoticeBatch,
+        NoticeView,
+        ProvisionPlan,
+        ProvisionRequest,
+        ResendConsent,
+        TrialActivity,
+        TrialInput,
+        TrialState,
+        TrialStatus,
+        UpdateResult,
+    )
+from workflows.common import (
+    Deadline,
+    act,
+    fire_due,
+    refuse,
+    search_attribute_updates,
+    wait_for,
+)
+from workflows.devices.workflow import DeviceTrial
+
+# workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
+DEVICE_POLICY_IN_INPUT = "device-policy-in-trial-input"
+
+DEADLINE_LABELS = {
+    "consent_expires": "consent window closes (TR-C3)",
+    "expiry_t_minus_7": "T-7 expiry notice (TR-E1)",
+    "trial_expires": "trial expires, grace begins (TR-E1, TR-E2)",
+    "services_ended_notice": "user notice: services ended (TR-E3)",
+    "grace_ends": "grace ends: move users to a free org (TR-E4)",
+    "numbers_release": "retained phone numbers released (TR-E5)",
+}
+
+
+@workflow.defn(name="TrialLifecycle")
+class TrialLifecycle:
+    @workflow.init
+    def __init__(self, inp: TrialInput) -> None:
+        self.inp = inp
+        self.policy = inp.policy
+        self.state: TrialState = "pending_consent" if inp.needs_consent else "awaiting_provisioning"
+        self.services = list(inp.services)
+        self.license_count = inp.license_count
+        self.site_url = inp.site_url
+        self.timezone = inp.timezone
+        self.partner_admin_level: str | None = None if inp.needs_consent else "full_admin"
+        self.consent_deadline_at: datetime | None = None
+        self.activated_at: datetime | None = None
+        self.ends_at: datetime | None = None
+        self.grace_ends_at: datetime | None = None
+        self.numbers_release_at: datetime | None = None
+        self.numbers_released_at: datetime | None = None
+        self.converted_at: datetime | None = None
+        self.order_id: str | None = None
+        self.cancelled_at: datetime | None = None
+        self.cancelled_by: str | None = None
+        self.free_org_id: str | None = None
+        self.sent: set[str] = set()  # notice kinds already sent (never again)
+        self.notices: dict[str, NoticeView] = {}
+        self.consent_round = 0
+        self._signals: list[AcceptConsent | ResendConsent | CancelRequest] = []
+        self._changed = False
+        self._lock = asyncio.Lock()
+        self._recorded: dict | None = None
+        self._published: tuple | None = None
+        self._end_set_at: datetime | None = None
+        self.devices_workflow_id: str | None = None  # the DeviceTrial child, once started
+
+    # --- the main loop ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: TrialInput) -> TrialStatus:
+        await act(TrialActivity.open_trial, inp, summary="open trial")
+        async with self._lock:
+            if self.state == "pending_consent":
+                self.consent_deadline_at = workflow.now() + self.policy.days(
+                    self.policy.consent_days
+                )
+                await self._notify("consent_request", deadline=self.consent_deadline_at)
+            elif not inp.new_customer:
+                await self._notify("trial_started")  # TR-S7
+            if self.state == "awaiting_provisioning" and inp.setup == "now":
+                await self._provision()  # TR-S5: set up now by the partner
+
+        while not self._finished():
+            deadline = self._next_deadline()
+            await self._publish(deadline)
+            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
+            self._changed = False
+            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._publish(None)
+        return self.status()
+
+    def _finished(self) -> bool:
+        if self.state not in ENDED_STATES:
+            return False
+        return self.numbers_release_at is None or self.numbers_released_at is not None
+
+    def _next_deadline(self) -> Deadline | None:
+        p = self.policy
+        if self.state == "pending_consent" and self.consent_deadline_at:
+            return Deadline("consent_expires", self.consent_deadline_at)
+        if self.state == "active" and self.ends_at:
+            t7 = self.ends_at - p.days(p.expiry_notice_days)
+            candidates = []
+            if "expiry_t_minus_7" not in self.sent and not self._t7_passed(t7):
+                candidates.append(Deadline("expiry_t_minus_7", t7))
+            candidates.append(Deadline("trial_expires", self.ends_at))
+            return min(candidates, key=lambda d: d.at)
+        if self.state == "grace" and self.ends_at and self.grace_ends_at:
+            if "services_ended" not in self.sent:  # due by grace end: see TrialPolicy
+                return Deadline("services_ended_notice", self.ends_at + p.days(p.user_notice_days))
+            return Deadline("grace_ends", self.grace_ends_at)
+        if self.numbers_release_at and not self.numbers_released_at:
+            return Deadline("numbers_release", self.numbers_release_at)
+        return None
+
+    def _t7_passed(self, t7: datetime) -> bool:
+        """A T-7 moment already behind the point the end was last set is not sent (a trial
+        shorter than the notice window, or extended to end sooner than it)."""
+        return t7 < (self._end_set_at or t7)
+
+    def _set_end(self, ends_at: datetime) -> None:
+        self.ends_at = ends_at
+        self._end_set_at = workflow.now()
+
+    async def _on_deadline(self, d: Deadline) -> None:
+        p = self.policy
+        workflow.logger.info("deadline reached: %s", d.kind)
+        if d.kind == "consent_expires":  # TR-C3
+            await act(
+                TrialActivity.remove_pending_customer,
+                self.inp.trial_id,
+                summary="remove customer from partner list",
+            )
+            await self._notify("consent_expired", due=d.at, consent_days=str(p.consent_days))
+            self.state = "consent_expired"
+        elif d.kind == "expiry_t_minus_7":  # TR-E1
+            await self._notify("expiry_t_minus_7", due=d.at, **self._expiry_context(d.at))
+        elif d.kind == "trial_expires":  # TR-E1 then TR-E2
+            await self._notify("expiry_today", due=d.at, **self._expiry_context(d.at))
+            assert self.ends_at is not None
+            self.grace_ends_at = self.ends_at + p.days(p.grace_days)
+            self.state = "grace"
+        elif d.kind == "services_ended_notice":  # TR-E3
+            await self._notify("services_ended", due=d.at, days_after=str(p.user_notice_days))
+        elif d.kind == "grace_ends":  # TR-E4, TR-E5
+            await self._end_services(d.at)
+            if self.inp.paying_customer:
+                self.state = "expired"  # a paying org keeps its users; trial licenses go
+            else:
+                self.free_org_id = await act(
+                    TrialActivity.migrate_to_free_org,
+                    self.inp.trial_id,
+                    summary="move users to a free org (irreversible)",
+                )
+                self.state = "migrated_to_free_org"
+        elif d.kind == "numbers_release":  # TR-E5
+            await act(
+                TrialActivity.release_numbers,
+                self.inp.trial_id,
+                summary="release retained phone numbers",
+            )
+            self.numbers_released_at = workflow.now()
+
+    def _expiry_context(self, due: datetime) -> dict[str, str]:
+        assert self.ends_at is not None
+        left = (self.ends_at - due).total_seconds() / self.policy.day_seconds
+        return {
+            "days_left": str(max(0, round(left))),
+            "ends_at": self.ends_at.strftime("%Y-%m-%d"),
+            "buy_url": self.policy.buy_url,
+            "grace_days": str(self.policy.grace_days),
+        }
+
+    async def _end_services(self, at: datetime) -> None:
+        """Trial licenses removed; with calling, calling stops and numbers are retained."""
+        release_at = None
+        if "calling" in self.services:
+            release_at = at + self.policy.days(self.policy.number_retention_days)
+        await act(
+            TrialActivity.end_trial_services,
+            EndServices(trial_id=self.inp.trial_id, at=at, numbers_release_at=release_at),
+            summary="remove trial licenses, stop calling, retain numbers",
+        )
+        self.numbers_release_at = release_at
+
+    async def _provision(self) -> None:
+        await act(TrialActivity.provision_trial, self._plan(), summary="provision trial")
+        self.activated_at = workflow.now()
+        self._set_end(self.activated_at + self.policy.days(self.inp.days))
+        self.state = "active"
+        await self._notify("welcome", ends_at=self.ends_at.strftime("%Y-%m-%d"))  # TR-S5
+        if "devices" in self.services:
+            await self._devices_child_start()  # devices: their own lifecycle (TR-S4, DV)
+
+    def _plan(self) -> ProvisionPlan:
+        return ProvisionPlan(
+            trial_id=self.inp.trial_id,
+            services=list(self.services),
+            license_count=self.license_count,
+            site_url=self.site_url,
+            timezone=self.timezone,
+        )
+
+    # --- signals (queued; the main loop handles them under the lock) ---------------------
+
+    @workflow.signal
+    def accept_consent(self, req: AcceptConsent) -> None:
+        self._signals.append(req)
+        self._changed = True
+
+    @workflow.signal
+    def resend_consent(self, req: ResendConsent) -> None:
+        self._signals.append(req)
+        self._changed = True
+
+    @workflow.signal
+    def cancel(self, req: CancelRequest) -> None:
+        self._signals.append(req)
+        self._changed = True
+
+    async def _handle_signals(self) -> None:
+        while self._signals:
+            sig = self._signals.pop(0)
+            if isinstance(sig, CancelRequest):
+                await self._cancel(sig)
+            elif self.state != "pending_consent":
+                workflow.logger.warning("ignored %s: trial is %s", type(sig).__name__, self.state)
+            elif isinstance(sig, ResendConsent):  # TR-C5: the clock does not restart
+                self.consent_round += 1
+                await self._notify(
+                    "consent_request", round_=self.consent_round, deadline=self.consent_deadline_at
+                )
+            elif isinstance(sig, AcceptConsent):
+                await self._accept(sig)
+
+    async def _accept(self, sig: AcceptConsent) -> None:
+        is_full_admin = await act(
+            TrialActivity.check_full_admin,
+            self.inp.customer_org_id,
+            sig.accepted_by,
+            summary="is the acceptor a full admin?",
+        )
+        if not is_full_admin:  # TR-C3: only a full admin can accept
+            workflow.logger.warning("consent refused: TR-C3 acceptor is not a full admin")
+            return
+        # TR-C4: full admin, or provisioning admin only
+        self.partner_admin_level = "full_admin" if sig.grant_full_admin else "provisioning_admin"
+        await act(
+            TrialActivity.record_consent,
+            self.inp.trial_id,
+            self.partner_admin_level,
+            summary="customer accepted: awaiting provisioning details",
+        )
+        self.state = "awaiting_provisioning"  # TR-C2
+        if self.inp.setup == "now":
+            await self._provision()
+
+    async def _cancel(self, req: CancelRequest) -> None:
+        """TR-D4 (and TR-C5 while pending). The effects first, then the new state."""
+        if self.state in ENDED_STATES:
+            workflow.logger.warning("ignored cancel: trial is %s", self.state)
+            return
+        at = workflow.now()
+        if self.state == "pending_consent":
+            await act(
+                TrialActivity.remove_pending_customer,
+                self.inp.trial_id,
+                summary="remove customer from partner list",
+            )
+        elif self.state in ("active", "grace"):
+            await self._end_services(at)
+        self.state = "cancelled"
+        self.cancelled_at = at
+        self.cancelled_by = req.by
+        # Devices: returns now due two weeks after the cancellation (DV-1).
+        await self._devices_signal("trial_cancelled", TrialCancelled(at=at))
+
+    # --- updates (validated; the caller gets an answer or a refusal) ---------------------
+
+    @workflow.update
+    async def provision(self, req: ProvisionRequest) -> UpdateResult:
+        async with self._lock:
+            self._validate_provision(req)
+            await self._provision()
+            self._changed = True
+            return self._result("provisioned")
+
+    @provision.validator
+    def _validate_provision(self, req: ProvisionRequest) -> None:
+        if self.state != "awaiting_provisioning":
+            raise refuse("TR-S5", "state", f"trial is {self.state}, not awaiting provisioning")
+
+    @workflow.update
+    async def extend(self, req: ExtendRequest) -> UpdateResult:
+        async with self._lock:
+            self._validate_extend(req)
+            self._set_end(workflow.now() + self.policy.days(req.days))  # TR-D1: today + days
+            self._changed = True
+            return self._result(f"trial now ends {self.ends_at:%Y-%m-%d %H:%M} UTC")
+
+    @extend.validator
+    def _validate_extend(self, req: ExtendRequest) -> None:
+        if self.state == "grace":
+            raise refuse("TR-E2", "state", "an expired trial can only be converted")
+        if self.state != "active" or self.ends_at is None:
+            raise refuse("TR-D1", "state", f"only an active trial is extended; it is {self.state}")
+        if req.days > self.policy.max_days:
+            raise refuse("TR-D1", "days", f"at most {self.policy.max_days} days")
+        new_end = workflow.now() + self.policy.days(req.days)
+        if new_end < self.ends_at and not req.force:
+            left = (self.ends_at - workflow.now()).total_seconds() / self.policy.day_seconds
+            raise refuse(
+                "TR-D1",
+                "days",
+                f"{req.days} days from today would shorten the trial ({left:.0f} days left); "
+                "send force=true to shorten it",
+            )
+
+    @workflow.update
+    async def change_services(self, req: ChangeServicesRequest) -> UpdateResult:
+        async with self._lock:
+            self._validate_change_services(req)
+            if req.add:
+                try:
+                    await act(
+                        TrialActivity.check_services_available,
+                        self.inp.trial_id,
+                        list(req.add),
+                        summary="TR-S6: may these services be trialled?",
+                    )
+                except ActivityError as err:
+                    cause = err.cause
+                    msg = cause.message if isinstance(cause, ApplicationError) else str(err)
+                    raise ApplicationError(msg, type="RuleViolation", non_retryable=True) from None
+            self.services = [s for s in self.services if s not in req.remove] + [
+                s for s in req.add if s not in self.services
+            ]
+            self.license_count = req.license_count or self.license_count
+            self.site_url = req.site_url or self.site_url
+            self.timezone = req.timezone or self.timezone
+            if self.state == "active":
+                await act(
+                    TrialActivity.provision_trial, self._plan(), summary="apply service change"
+                )
+                if "devices" in self.services:
+                    await self._devices_child_start()  # devices added to an active trial
+            self._changed = True
+            return self._result(f"services: {', '.join(self.services)} x {self.license_count}")
+
+    @change_services.validator
+    def _validate_change_services(self, req: ChangeServicesRequest) -> None:
+        if self.state not in ("pending_consent", "awaiting_provisioning", "active"):
+            raise refuse("TR-D3", "state", f"services of a {self.state} trial cannot change")
+        if not (req.add or req.remove or req.license_count):
+            raise refuse("TR-D3", "add", "nothing to change")
+        if dup := set(req.add) & set(self.services):
+            raise refuse("TR-D3", "add", f"already in the trial: {', '.join(sorted(dup))}")
+        if missing := set(req.remove) - set(self.services):
+            raise refuse("TR-D3", "remove", f"not in the trial: {', '.join(sorted(missing))}")
+        if not (set(self.services) - set(req.remove)) | set(req.add):
+            raise refuse("TR-D3", "remove", "a trial keeps at least one service")
+        if "meetings" in req.add and not (
+            (req.site_url or self.site_url) and (req.timezone or self.timezone)
+        ):
+            raise refuse("TR-S2", "site_url", "meetings needs a site URL and a time zone")
+
+    @workflow.update
+    async def convert(self, req: ConvertRequest) -> UpdateResult:
+        async with self._lock:
+            self._validate_convert(req)
+            now = workflow.now()
+            await act(
+                TrialActivity.convert_trial,
+                Conversion(trial_id=self.inp.trial_id, order_id=req.order_id, at=now),
+                summary=f"convert to paid (order {req.order_id})",
+            )
+            self.state = "converted"
+            self.converted_at = now
+            self.order_id = req.order_id
+            await self._devices_signal("trial_converted", TrialConverted())  # TR-V4: still owed
+            self._changed = True
+            return self._result("converted to paid; trial usage data kept (TR-V1)")
+
+    @convert.validator
+    def _validate_convert(self, req: ConvertRequest) -> None:
+        if self.state not in ("active", "grace"):
+            raise refuse(
+                "TR-E2",
+                "state",
+                f"only an active trial or one in grace can convert; it is {self.state}",
+            )
+        if self.inp.partner_tier == 2 and not req.through_distributor:
+            raise refuse(
+                "TR-V2",
+                "through_distributor",
+                "a tier-2 partner converts through its distributor",
+            )
+        wanted = self.inp.customer_admin_email.strip().lower()
+        if req.provisioning_contact_email.strip().lower() != wanted and not req.confirm_new_org:
+            raise refuse(
+                "TR-V3",
+                "provisioning_contact_email",
+                "must be the trial's customer admin email, or a different email would "
+                "create a new org; send confirm_new_org=true to proceed anyway",
+            )
+
+    def _result(self, message: str) -> UpdateResult:
+        return UpdateResult(state=self.state, ends_at=self.ends_at, message=message)
+
+    # --- query --------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> TrialStatus:
+        d = self._next_deadline() if not self._finished() else None
+        return TrialStatus(
+            trial_id=self.inp.trial_id,
+            state=self.state,
+            partner_org_id=self.inp.partner_org_id,
+            customer_org_id=self.inp.customer_org_id,
+            services=list(self.services),
+            license_count=self.license_count,
+            days=self.inp.days,
+            partner_admin_level=self.partner_admin_level,  # type: ignore[arg-type]
+            consent_deadline_at=self.consent_deadline_at,
+            activated_at=self.activated_at,
+            ends_at=self.ends_at,
+            grace_ends_at=self.grace_ends_at,
+            numbers_release_at=self.numbers_release_at,
+            numbers_released_at=self.numbers_released_at,
+            converted_at=self.converted_at,
+            order_id=self.order_id,
+            cancelled_at=self.cancelled_at,
+            cancelled_by=self.cancelled_by,
+            free_org_id=self.free_org_id,
+            next_deadline_at=d.at if d else None,
+            next_deadline_kind=d.kind if d else None,
+            waiting_for=self._waiting_for(d),
+            notices=list(self.notices.values()),
+        )
+
+    def _waiting_for(self, d: Deadline | None) -> str:
+        if self.state == "awaiting_provisioning":
+            return "provisioning (update `provision`), or cancel"
+        if d is None:
+            return "nothing: finished"
+        when = f"{DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC"
+        if self.state == "pending_consent":
+            return f"a full admin's consent (signal `accept_consent`), else {when}"
+        if self.state == "active":
+            return f"{when}; or extend / change_services / convert / cancel"
+        if self.state == "grace":
+            return f"{when}; or convert (grace, TR-E2)"
+        return when
+
+    # --- the DeviceTrial child (workflows/devices.py) ------------------------------------
+
+    async def _devices_child_start(self) -> None:
+        """Start ``devices-<trial_id>`` once. ABANDON: returns stay owed after the trial ends
+        (TR-V4); its policy is snapshotted now, with this trial's day length."""
+        if self.devices_workflow_id is not None:
+            return
+        wid = device_workflow_id(self.inp.trial_id)
+        if workflow.patched(DEVICE_POLICY_IN_INPUT):
+            policy = self.policy.devices  # snapshotted with the rest when the trial started
+        else:  # trials started before the patch read it from settings at this point
+            policy = await act(
+                DeviceActivity.device_policy,
+                self.policy.day_seconds,
+                summary="snapshot the device policy",
+            )
+        try:
+            await workflow.start_child_workflow(
+                DeviceTrial.run,
+                DeviceTrialInput(
+                    trial_id=self.inp.trial_id,
+                    partner_org_id=self.inp.partner_org_id,
+                    customer_org_id=self.inp.customer_org_id,
+                    trial_days=self.inp.days,
+                    policy=policy,
+                ),
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Trial devices of trial {self.inp.trial_id}",
+            )
+        except FailureError as err:  # already started (e.g. by an earlier run): keep it
+            workflow.logger.warning("device lifecycle %s not started: %s", wid, err)
+        self.devices_workflow_id = wid
+
+    async def _devices_signal(self, name: str, payload: object) -> None:
+        """Tell the device lifecycle about the trial; one that has finished owes nothing."""
+        if self.devices_workflow_id is None:
+            return
+        try:
+            await workflow.get_external_workflow_handle(self.devices_workflow_id).signal(
+                name, payload
+            )
+        except FailureError as err:
+            workflow.logger.warning("device lifecycle not signalled (%s): %s", name, err)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    async def _notify(
+        self, kind: str, round_: int = 0, due: datetime | None = None, **context: object
+    ) -> None:
+        """Send one kind of notice to everyone owed it; ``due`` is the deadline it belongs to."""
+        due = due or workflow.now()
+        ctx = {
+            k: (v.strftime("%Y-%m-%d") if isinstance(v, datetime) else str(v))
+            for k, v in context.items()
+            if v is not None
+        }
+        views = await act(
+            TrialActivity.send_notices,
+            NoticeBatch(
+                trial_id=self.inp.trial_id, kind=kind, due_at=due, round=round_, context=ctx
+            ),
+            summary=f"send {kind} notices",
+        )
+        for v in views:
+            self.notices[f"{v.kind}:{round_}:{v.recipient}"] = v
+        self.sent.add(kind)
+
+    async def _publish(self, deadline: Deadline | None) -> None:
+        """Search attributes, current details and the read model, when they changed."""
+        st = self.status()
+        key = (self.state, deadline)
+        if key != self._published:
+            self._published = key
+            workflow.upsert_search_attributes(
+                search_attribute_updates(
+                    self.state, self.inp.partner_org_id, self.inp.customer_org_id, deadline
+                )
+            )
+        workflow.set_current_details(self._details(st))
+        record = st.model_dump(exclude={"notices", "waiting_for"})
+        if record != self._recorded:
+            self._recorded = record
+            await act(TrialActivity.record_trial, st, summary=f"record state {self.state}")
+
+    def _details(self, st: TrialStatus) -> str:
+        lines = [
+            f"**Trial {st.trial_id}**: `{st.state}`",
+            f"Services: {', '.join(st.services)} · {st.license_count} licenses each",
+            f"Waiting for: {st.waiting_for}",
+        ]
+        for label, value in (
+            ("Consent deadline", st.consent_deadline_at),
+            ("Ends", st.ends_at),
+            ("Grace ends", st.grace_ends_at),
+            ("Numbers released", st.numbers_release_at),
+        ):
+            if value:
+                lines.append(f"{label}: {value:%Y-%m-%d %H:%M} UTC")
+        return "\n\n".join(lines)

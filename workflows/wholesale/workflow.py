@@ -1,0 +1,419 @@
+"""WholesaleCustomerProvisioning: one workflow per wholesale customer, for its whole life.
+
+Provisioning (template WH-P2, screening WH-C2, PX-4 approval, org, locale WH-C4, call-in
+WH-C3, packages PX-1, restricted mode WH-C6) is one activity on the happy path, so a burst of
+customers costs few state transitions. A screening hit holds the customer: rechecked every
+few hours, released by a clear list or the ``compliance_cleared`` signal, escalated to
+operations when the hold is ``compliance_hold_hours`` old. Updates and deletion are workflow
+updates: the validator refuses a second change while one is in flight, the handler queues the
+change and returns at once (PX-3 answers 202 with the update's result), and the main loop
+applies it in arrival order with the signals. Deterministic code only; every effect is an
+activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.wholesale.contract import (
+        DELETABLE,
+        SETTLED,
+        AttachDecision,
+        ChangeResult,
+        ComplianceCleared,
+        CustomerCarry,
+        CustomerChange,
+        CustomerInput,
+        CustomerState,
+        CustomerStatus,
+        DeleteRequest,
+        Outcome,
+        ProvisionStep,
+        WholesaleActivity,
+        api_status,
+    )
+from workflows.common import (
+    Deadline,
+    act,
+    fire_due,
+    refuse,
+    search_attribute_updates,
+    wait_for,
+)
+
+# Updates used to apply their change inside the handler; since this patch the handler queues
+# it and the main loop applies it (tests/histories/wholesale_updated_then_deleted.json is a
+# history from before).
+CHANGE_IN_MAIN_LOOP = "wholesale-change-in-main-loop"
+# A PX-4 approval request is reminded, then lapses; customers asked before this patch wait
+# without a deadline, as they did.
+APPROVAL_DEADLINES = "wholesale-px4-approval-deadlines"
+
+DEADLINE_LABELS = {
+    "compliance_recheck": "screen again against the restricted party list (WH-C2)",
+    "compliance_escalation": "hold too old: hand to operations (WH-C2)",
+    "attach_approval_reminder": "remind the org's admin to approve the attachment (PX-4)",
+    "attach_approval_lapse": "approval not given in time: the attachment lapses (PX-4)",
+}
+
+
+@workflow.defn(name="WholesaleCustomerProvisioning")
+class WholesaleCustomerProvisioning:
+    @workflow.init
+    def __init__(self, inp: CustomerInput) -> None:
+        self.inp = inp
+        self.policy = inp.policy
+        carry = inp.carry or CustomerCarry(state="provisioning")
+        self.state: CustomerState = carry.state
+        self.org_id = carry.org_id
+        self.hold_started_at = carry.hold_started_at
+        self.next_recheck_at = carry.next_recheck_at
+        self.rechecks = carry.rechecks
+        self.escalated_at = carry.escalated_at
+        self.approval_asked_at = carry.approval_asked_at
+        self.approval_reminders = carry.approval_reminders
+        self.changes = carry.changes
+        self._inbox: list[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = []
+        self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
+        self._changed = False
+        self._lock = asyncio.Lock()
+        self._published: tuple | None = None
+
+    # --- the main loop ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: CustomerInput) -> CustomerStatus:
+        if inp.carry is None:
+            async with self._lock:
+                await self._provision(ProvisionStep(customer_id=inp.customer_id))
+        while self.state != "deleted":
+            if (
+                self._history_is_long()
+                and not self._lock.locked()
+                and not self._inbox  # a queued signal or change is never carried over: handle it
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.state != "deleted":
+                    workflow.continue_as_new(self._carry_input())
+            deadline = self._next_deadline()
+            self._publish(deadline)
+            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
+            self._changed = False
+            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish(None)
+        return self.status()
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.policy.max_history_events
+        )
+
+    def _next_deadline(self) -> Deadline | None:
+        if self.state == "pending_org_approval" and self.approval_asked_at is not None:
+            p = self.policy
+            if self.approval_reminders == 0 and p.attach_approval_reminder_days < (
+                p.attach_approval_days
+            ):
+                return Deadline(
+                    "attach_approval_reminder",
+                    self.approval_asked_at + p.days(p.attach_approval_reminder_days),
+                )
+            return Deadline(
+                "attach_approval_lapse", self.approval_asked_at + p.days(p.attach_approval_days)
+            )
+        if self.state != "pending_rpl_review" or self.hold_started_at is None:
+            return None
+        escalate = Deadline(
+            "compliance_escalation",
+            self.hold_started_at + self.policy.hours(self.policy.compliance_hold_hours),
+        )
+        if self.next_recheck_at is not None and self.next_recheck_at <= escalate.at:
+            return Deadline("compliance_recheck", self.next_recheck_at)  # a tie: recheck first
+        return escalate
+
+    async def _on_deadline(self, d: Deadline) -> None:
+        workflow.logger.info("deadline reached: %s", d.kind)
+        if d.kind == "compliance_recheck":
+            self.rechecks += 1
+            await self._provision(ProvisionStep(customer_id=self.inp.customer_id))
+        elif d.kind == "compliance_escalation":
+            await act(
+                WholesaleActivity.escalate_compliance,
+                self.inp.customer_id,
+                self.policy.operations_email,
+                summary="hand the compliance case to operations (WH-C2)",
+            )
+            self.state = "compliance_escalated"
+            self.escalated_at = workflow.now()
+        elif d.kind == "attach_approval_reminder":
+            self.approval_reminders += 1
+            await act(
+                WholesaleActivity.remind_attach_approval,
+                self.inp.customer_id,
+                summary="ask the org's admin again (PX-4)",
+            )
+        elif d.kind == "attach_approval_lapse":
+            outcome = await act(
+                WholesaleActivity.lapse_attach,
+                self.inp.customer_id,
+                self.policy.operations_email,
+                self.policy.attach_approval_days,
+                summary="no approval in time: the attachment lapses (PX-4)",
+            )
+            self.state = outcome.state
+
+    async def _provision(self, step: ProvisionStep) -> None:
+        outcome: Outcome = await act(
+            WholesaleActivity.provision_customer, step, summary="provision customer"
+        )
+        was = self.state
+        self.state = outcome.state
+        self.org_id = outcome.org_id or self.org_id
+        if outcome.state == "pending_rpl_review":
+            if was != "pending_rpl_review" or self.hold_started_at is None:
+                self.hold_started_at = workflow.now()
+            # anchored to the hold's start: rechecks never drift past the escalation
+            self.next_recheck_at = self.hold_started_at + self.policy.hours(
+                (self.rechecks + 1) * self.policy.compliance_recheck_hours
+            )
+        else:
+            self.next_recheck_at = None
+        if (
+            outcome.state == "pending_org_approval"
+            and self.approval_asked_at is None
+            and workflow.patched(APPROVAL_DEADLINES)
+        ):
+            self.approval_asked_at = workflow.now()
+
+    # --- signals and accepted changes (queued; the main loop handles them under the lock) -
+
+    @workflow.signal
+    def compliance_cleared(self, sig: ComplianceCleared) -> None:
+        self._inbox.append(sig)
+        self._changed = True
+
+    @workflow.signal
+    def org_attach_decision(self, sig: AttachDecision) -> None:
+        self._inbox.append(sig)
+        self._changed = True
+
+    async def _handle_signals(self) -> None:
+        while self._inbox:
+            sig = self._inbox.pop(0)
+            if isinstance(sig, CustomerChange):
+                await self._apply_update(sig)
+            elif isinstance(sig, DeleteRequest):
+                await self._apply_delete()
+            elif self.state == "deleted":
+                workflow.logger.warning("ignored %s: deleted", type(sig).__name__)
+            elif isinstance(sig, ComplianceCleared):
+                if self.state not in ("pending_rpl_review", "compliance_escalated"):
+                    workflow.logger.warning("ignored compliance_cleared: %s", self.state)
+                    continue
+                workflow.logger.info("compliance cleared by %s", sig.by)
+                await self._provision(
+                    ProvisionStep(customer_id=self.inp.customer_id, compliance_cleared=True)
+                )
+            elif isinstance(sig, AttachDecision):
+                if self.state != "pending_org_approval":
+                    workflow.logger.warning("ignored org_attach_decision: %s", self.state)
+                    continue
+                if sig.approved:
+                    await self._provision(
+                        ProvisionStep(
+                            customer_id=self.inp.customer_id,
+                            compliance_cleared=True,  # screened before approval was asked
+                            attach_approved=True,
+                        )
+                    )
+                else:
+                    outcome = await act(
+                        WholesaleActivity.refuse_attach,
+                        self.inp.customer_id,
+                        summary="PX-4: the org's admin refused",
+                    )
+                    self.state = outcome.state
+
+    # --- updates (validated: one change in flight at a time) -----------------------------
+
+    @workflow.update
+    async def update_customer(self, change: CustomerChange) -> ChangeResult:
+        if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            self._validate_update(change)  # again: two updates may share one activation
+            return self._queue(change, "package change accepted (WH-C5)")
+        async with self._lock:  # a history from before the patch: applied here
+            self._validate_update(change)
+            message = await self._apply_update(change)
+            return ChangeResult(state=self.state, message=message)
+
+    @update_customer.validator
+    def _validate_update(self, change: CustomerChange) -> None:
+        self._refuse_if_busy()
+        if self.state not in SETTLED:
+            raise refuse(
+                "PX-3",
+                "status",
+                f"the customer is {api_status(self.state)}; it can change once that settles",
+            )
+        if not change.packages:
+            raise refuse("WH-C5", "packages", "the complete package list is required")
+
+    @workflow.update
+    async def delete_customer(self, req: DeleteRequest) -> ChangeResult:
+        if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            self._validate_delete(req)
+            return self._queue(req, "removal accepted (WH-C5)")
+        async with self._lock:
+            self._validate_delete(req)
+            await self._apply_delete()
+            return ChangeResult(state=self.state, message="wholesale services removed")
+
+    @delete_customer.validator
+    def _validate_delete(self, req: DeleteRequest) -> None:
+        self._refuse_if_busy()
+        if self.state not in DELETABLE:
+            raise refuse(
+                "PX-3",
+                "status",
+                f"the customer is {api_status(self.state)}; it can be removed once that settles",
+            )
+
+    def _pending_kind(self) -> str | None:
+        """What kind of accepted change waits to be applied, if any."""
+        if self._change is None:
+            return None
+        return "removal" if isinstance(self._change, DeleteRequest) else "package change"
+
+    def _refuse_if_busy(self) -> None:
+        if kind := self._pending_kind():
+            raise refuse("PX-3", "status", f"a {kind} is already in flight; retry once it is done")
+
+    def _queue(self, change: CustomerChange | DeleteRequest, message: str) -> ChangeResult:
+        self._change = change
+        self._inbox.append(change)
+        self._changed = True
+        return ChangeResult(state=self.state, message=message)
+
+    async def _apply_update(self, change: CustomerChange) -> str:
+        self.state = "updating"
+        self._publish(None)
+        outcome = await act(
+            WholesaleActivity.apply_customer_change,
+            self.inp.customer_id,
+            change,
+            summary="apply the complete package list (WH-C5)",
+        )
+        self.state = outcome.state
+        self.changes += 1
+        self._change = None
+        self._changed = True
+        return outcome.message
+
+    async def _apply_delete(self) -> None:
+        self.state = "deleting"
+        self._publish(None)
+        await act(
+            WholesaleActivity.remove_customer,
+            self.inp.customer_id,
+            summary="remove the wholesale services, keep the org (WH-C5)",
+        )
+        self.state = "deleted"
+        self._change = None
+        self._changed = True
+
+    # --- query --------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> CustomerStatus:
+        d = self._next_deadline()
+        hold_ends = (
+            self.hold_started_at + self.policy.hours(self.policy.compliance_hold_hours)
+            if self.hold_started_at
+            else None
+        )
+        return CustomerStatus(
+            customer_id=self.inp.customer_id,
+            state=self.state,
+            api_status=api_status(self.state),
+            partner_org_id=self.inp.partner_org_id,
+            org_id=self.org_id,
+            hold_started_at=self.hold_started_at,
+            next_recheck_at=self.next_recheck_at if self.state == "pending_rpl_review" else None,
+            escalate_at=hold_ends if self.state == "pending_rpl_review" else None,
+            escalated_at=self.escalated_at,
+            rechecks=self.rechecks,
+            next_deadline_at=d.at if d else None,
+            next_deadline_kind=d.kind if d else None,
+            waiting_for=self._waiting_for(d),
+            changes=self.changes,
+            approval_asked_at=self.approval_asked_at,
+        )
+
+    def _waiting_for(self, d: Deadline | None) -> str:
+        if kind := self._pending_kind():
+            return f"the accepted {kind} to be applied"
+        if self.state == "pending_rpl_review" and d:
+            return (
+                f"{DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC; "
+                "or signal `compliance_cleared`"
+            )
+        if self.state == "compliance_escalated":
+            return "operations: signal `compliance_cleared`, or delete the customer"
+        if self.state == "pending_org_approval":
+            then = f"; {DEADLINE_LABELS[d.kind]} at {d.at:%Y-%m-%d %H:%M} UTC" if d else ""
+            return f"the org admin's approval (signal `org_attach_decision`, PX-4){then}"
+        if self.state in SETTLED:
+            return "an update or a deletion"
+        if self.state == "deleted":
+            return "nothing: removed"
+        return f"{self.state} to finish"
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _carry_input(self) -> CustomerInput:
+        return self.inp.model_copy(
+            update={
+                "carry": CustomerCarry(
+                    state=self.state,
+                    org_id=self.org_id,
+                    hold_started_at=self.hold_started_at,
+                    next_recheck_at=self.next_recheck_at,
+                    rechecks=self.rechecks,
+                    escalated_at=self.escalated_at,
+                    approval_asked_at=self.approval_asked_at,
+                    approval_reminders=self.approval_reminders,
+                    changes=self.changes,
+                )
+            }
+        )
+
+    def _publish(self, deadline: Deadline | None) -> None:
+        """Search attributes and current details, when they changed. The read model is
+        written by the activities themselves, in the transaction of each effect."""
+        key = (self.state, self.org_id, deadline)
+        if key == self._published:
+            return
+        self._published = key
+        workflow.upsert_search_attributes(
+            search_attribute_updates(
+                self.state, self.inp.partner_org_id, self.org_id or None, deadline
+            )
+        )
+        st = self.status()
+        lines = [
+            f"**Wholesale customer {st.customer_id}**: `{st.state}` (API: `{st.api_status}`)",
+            f"Org: {st.org_id or '-'}",
+            f"Waiting for: {st.waiting_for}",
+        ]
+        if st.hold_started_at:
+            lines.append(
+                f"Compliance hold since {st.hold_started_at:%Y-%m-%d %H:%M} UTC, "
+                f"{st.rechecks} rechecks"
+            )
+        workflow.set_current_details("\n\n".join(lines))
