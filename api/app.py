@@ -90,14 +90,13 @@ def create_app(
     return app
 
 
-def serve(settings: Settings) -> None:
-    """Run the API alone (``lifecycles api``), against the configured PostgreSQL."""
+def serve(settings: Settings, database_url: str) -> None:
+    """Run the API alone (``lifecycles api``) against ``database_url``."""
     import uvicorn
 
-    from scripts import stack
     from workers.logging import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
     host, _, port = settings.api_bind.rpartition(":")
-    app = create_app(settings, stack.database(settings).url)
+    app = create_app(settings, database_url)
     uvicorn.run(app, host=host or "127.0.0.1", port=int(port), log_config=None)

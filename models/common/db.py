@@ -42,7 +42,7 @@ class Database:
         await self.engine.dispose()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Apply Alembic migrations (the only way tables are created outside tests)."""
     from alembic import command
     from alembic.config import Config

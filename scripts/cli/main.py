@@ -53,11 +53,12 @@ def api() -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     from api.app import serve
 
-    serve(get_settings())
+    settings = get_settings()
+    serve(settings, database_url(settings))
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Apply the Alembic migrations."""
     from models.common.db import upgrade
 
