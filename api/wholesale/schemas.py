@@ -4,9 +4,12 @@ string is bounded and must be storable text."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
@@ -21,12 +24,17 @@ def _storable(v: str) -> str:
     return v
 
 
-def Text(max_length: int, min_length: int = 0):  # type: ignore[no-untyped-def]
-    return Annotated[
-        str,
-        StringConstraints(max_length=max_length, min_length=min_length),
-        AfterValidator(_storable),
-    ]
+@dataclass(frozen=True)
+class Text(GroupedMetadata):
+    """Bounded, storable text, used as ``Annotated[str, Text(max_length, min_length)]``:
+    the length bounds (in the JSON schema too) and then the storable-text check."""
+
+    max_length: int
+    min_length: int = 0
+
+    def __iter__(self) -> Iterator[object]:
+        yield from StringConstraints(max_length=self.max_length, min_length=self.min_length)
+        yield AfterValidator(_storable)
 
 
 CustomerPackage = Literal[
@@ -61,32 +69,34 @@ class Out(BaseModel):
 
 
 class AddressIn(Wire):
-    address_line1: Text(50, 1) = Field(description="Address line 1.")  # type: ignore[valid-type]
-    address_line2: Text(50) | None = None  # type: ignore[valid-type]
-    city: Text(50, 1)  # type: ignore[valid-type]
-    state_or_province: Text(50) | None = None  # type: ignore[valid-type]
-    zip_or_postal_code: Text(20) | None = None  # type: ignore[valid-type]
-    country: Text(2, 2) = Field(description="ISO2 country code: sets the call-in number (WH-C3).")  # type: ignore[valid-type]
+    address_line1: Annotated[str, Text(50, 1)] = Field(description="Address line 1.")
+    address_line2: Annotated[str, Text(50)] | None = None
+    city: Annotated[str, Text(50, 1)]
+    state_or_province: Annotated[str, Text(50)] | None = None
+    zip_or_postal_code: Annotated[str, Text(20)] | None = None
+    country: Annotated[str, Text(2, 2)] = Field(
+        description="ISO2 country code: sets the call-in number (WH-C3)."
+    )
 
 
 class CustomerInfo(Wire):
-    name: Text(200, 1)  # type: ignore[valid-type]
-    primary_email: Text(254, 3)  # type: ignore[valid-type]
-    language: Text(16) | None = Field(None, description="ll or ll_CC (WH-C4).")  # type: ignore[valid-type]
+    name: Annotated[str, Text(200, 1)]
+    primary_email: Annotated[str, Text(254, 3)]
+    language: Annotated[str, Text(16)] | None = Field(None, description="ll or ll_CC (WH-C4).")
 
 
 class CustomerInfoPrecheck(Wire):
-    name: Text(200) | None = None  # type: ignore[valid-type]
-    primary_email: Text(254, 3)  # type: ignore[valid-type]
-    language: Text(16) | None = None  # type: ignore[valid-type]
+    name: Annotated[str, Text(200)] | None = None
+    primary_email: Annotated[str, Text(254, 3)]
+    language: Annotated[str, Text(16)] | None = None
 
 
 class CallingLocation(Wire):
-    name: Text(80, 1)  # type: ignore[valid-type]
+    name: Annotated[str, Text(80, 1)]
     address: AddressIn
-    timezone: Text(64, 1)  # type: ignore[valid-type]
-    language: Text(16, 1)  # type: ignore[valid-type]
-    emergency_location_identifier: Text(64) | None = None  # type: ignore[valid-type]
+    timezone: Annotated[str, Text(64, 1)]
+    language: Annotated[str, Text(16, 1)]
+    emergency_location_identifier: Annotated[str, Text(64)] | None = None
 
 
 class CallingParameters(Wire):
@@ -94,14 +104,14 @@ class CallingParameters(Wire):
 
 
 class MeetingsParameters(Wire):
-    timezone: Text(64) | None = None  # type: ignore[valid-type]
+    timezone: Annotated[str, Text(64)] | None = None
 
 
 class PackageLimits(Wire):
     limits: dict[
         CustomerPackage | Literal["cx_essentials", "webex_calling_standard", "attendant_console"],
         Annotated[int, Field(ge=0, le=1_000_000)],
-    ] = Field(default_factory=dict)  # type: ignore[valid-type]
+    ] = Field(default_factory=dict)
 
 
 class ProvisioningParameters(Wire):
@@ -111,31 +121,35 @@ class ProvisioningParameters(Wire):
 
 
 class CustomerCreate(Wire):
-    provisioning_id: Text(64, 1) = Field(description="The onboarding template's ID (WH-P2).")  # type: ignore[valid-type]
+    provisioning_id: Annotated[str, Text(64, 1)] = Field(
+        description="The onboarding template's ID (WH-P2)."
+    )
     packages: list[CustomerPackage] = Field(min_length=1, max_length=5)
-    org_id: Text(40) | None = Field(None, description="An existing org to attach (PX-4).")  # type: ignore[valid-type]
-    external_id: Text(256, 1)  # type: ignore[valid-type]
+    org_id: Annotated[str, Text(40)] | None = Field(
+        None, description="An existing org to attach (PX-4)."
+    )
+    external_id: Annotated[str, Text(256, 1)]
     address: AddressIn
     customer_info: CustomerInfo | None = Field(None, description="Required for a new org.")
     provisioning_parameters: ProvisioningParameters | None = None
-    sub_partner_admin_email: Text(254) | None = None  # type: ignore[valid-type]
+    sub_partner_admin_email: Annotated[str, Text(254)] | None = None
 
 
 class CustomerUpdate(Wire):
-    external_id: Text(256, 1) | None = None  # type: ignore[valid-type]
+    external_id: Annotated[str, Text(256, 1)] | None = None
     packages: list[CustomerPackage] = Field(
         min_length=1, max_length=5, description="The complete list wanted afterwards (WH-C5)."
     )
     address: AddressIn | None = None
     provisioning_parameters: ProvisioningParameters | None = None
-    sub_partner_admin_email: Text(254) | None = None  # type: ignore[valid-type]
+    sub_partner_admin_email: Annotated[str, Text(254)] | None = None
 
 
 class CustomerPrecheck(Wire):
-    provisioning_id: Text(64) | None = None  # type: ignore[valid-type]
+    provisioning_id: Annotated[str, Text(64)] | None = None
     packages: list[CustomerPackage] = Field(default_factory=list, max_length=5)
-    org_id: Text(40) | None = None  # type: ignore[valid-type]
-    external_id: Text(256) | None = None  # type: ignore[valid-type]
+    org_id: Annotated[str, Text(40)] | None = None
+    external_id: Annotated[str, Text(256)] | None = None
     address: AddressIn
     customer_info: CustomerInfoPrecheck | None = None
     provisioning_parameters: ProvisioningParameters | None = None
@@ -199,22 +213,22 @@ class PrecheckOut(Out):
 
 
 class SubscriberParams(Wire):
-    first_name: Text(120) | None = None  # type: ignore[valid-type]
-    last_name: Text(120) | None = None  # type: ignore[valid-type]
-    primary_phone_number: Text(24) | None = None  # type: ignore[valid-type]
-    extension: Text(16) | None = None  # type: ignore[valid-type]
-    location_id: Text(120) | None = None  # type: ignore[valid-type]
+    first_name: Annotated[str, Text(120)] | None = None
+    last_name: Annotated[str, Text(120)] | None = None
+    primary_phone_number: Annotated[str, Text(24)] | None = None
+    extension: Annotated[str, Text(16)] | None = None
+    location_id: Annotated[str, Text(120)] | None = None
 
 
 class SubscriberUpdateParams(Wire):
-    primary_phone_number: Text(24) | None = None  # type: ignore[valid-type]
-    extension: Text(16) | None = None  # type: ignore[valid-type]
-    location_id: Text(120) | None = None  # type: ignore[valid-type]
+    primary_phone_number: Annotated[str, Text(24)] | None = None
+    extension: Annotated[str, Text(16)] | None = None
+    location_id: Annotated[str, Text(120)] | None = None
 
 
 class SubscriberCreate(Wire):
-    customer_id: Text(40, 1)  # type: ignore[valid-type]
-    email: Text(254, 1)  # type: ignore[valid-type]
+    customer_id: Annotated[str, Text(40, 1)]
+    email: Annotated[str, Text(254, 1)]
     package: SubscriberPackage | None = None
     packages: list[SubscriberPackage] | None = Field(None, max_length=4)
     provisioning_parameters: SubscriberParams
@@ -227,9 +241,9 @@ class SubscriberUpdate(Wire):
 
 
 class SubscriberPrecheck(Wire):
-    provisioning_id: Text(64) | None = None  # type: ignore[valid-type]
-    customer_id: Text(40) | None = None  # type: ignore[valid-type]
-    email: Text(254, 1)  # type: ignore[valid-type]
+    provisioning_id: Annotated[str, Text(64)] | None = None
+    customer_id: Annotated[str, Text(40)] | None = None
+    email: Annotated[str, Text(254, 1)]
     package: SubscriberPackage | None = None
     packages: list[SubscriberPackage] | None = Field(None, max_length=4)
     provisioning_parameters: SubscriberParams | None = None
@@ -271,17 +285,21 @@ class SubPartnerList(Out):
 
 
 class TemplateCreate(Wire):
-    name: Text(200, 1)  # type: ignore[valid-type]
-    country: Text(2, 2)  # type: ignore[valid-type]
-    language: Text(8, 2) = "en"  # type: ignore[valid-type]
-    sp_admin_email: Text(254, 3) = Field(description="The service provider's admin.")  # type: ignore[valid-type]
-    subscription_id: Text(80, 1) = Field(description="The wholesale subscription.")  # type: ignore[valid-type]
+    name: Annotated[str, Text(200, 1)]
+    country: Annotated[str, Text(2, 2)]
+    language: Annotated[str, Text(8, 2)] = "en"
+    sp_admin_email: Annotated[str, Text(254, 3)] = Field(
+        description="The service provider's admin."
+    )
+    subscription_id: Annotated[str, Text(80, 1)] = Field(description="The wholesale subscription.")
     auth_mode: Literal["webex", "partner_sso"] = "webex"
-    idp_entity_id: Text(300) | None = Field(None, description="Required with partner_sso.")  # type: ignore[valid-type]
-    pstn_provider: Text(120) | None = Field(
+    idp_entity_id: Annotated[str, Text(300)] | None = Field(
+        None, description="Required with partner_sso."
+    )
+    pstn_provider: Annotated[str, Text(120)] | None = Field(
         None, description="Cloud-connected PSTN provider: every package but webex_meetings."
-    )  # type: ignore[valid-type]
-    brand_name: Text(200, 1)  # type: ignore[valid-type]
+    )
+    brand_name: Annotated[str, Text(200, 1)]
     restrict_admin_invite_emails: bool = False
     disable_webex_calling: bool = False
 
