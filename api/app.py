@@ -78,7 +78,7 @@ def create_app(
     errors.install(app)
 
     @app.middleware("http")
-    async def refuse_nul(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def refuse_nul(request: Request, call_next):
         """PostgreSQL text cannot hold NUL: refuse it in the path or query (400)."""
         if "\x00" in request.url.path or "%00" in request.url.query:
             return errors.error_response(400, P.INVALID, "the URL contains a NUL character")

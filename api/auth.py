@@ -219,4 +219,4 @@ async def remember(
                 created_at=datetime.now(UTC),
             )
             .on_conflict_do_nothing()
-        )  # type: ignore[call-overload]
+        )

@@ -68,7 +68,7 @@ def error_response(
     body = ErrorBody(
         errorCode=code,
         description=description,
-        errors=[ErrorItem(**p.as_error()) for p in problems or []],  # type: ignore[arg-type]
+        errors=[ErrorItem(**p.as_error()) for p in problems or []],
         trackingId=f"LC_{uuid.uuid4()}",
     )
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)

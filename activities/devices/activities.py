@@ -138,7 +138,7 @@ async def _upsert(
             stmt.on_conflict_do_update(
                 index_elements=key, set_={c: stmt.excluded[c] for c in changing}
             )
-        )  # type: ignore[call-overload]
+        )
 
 
 class DeviceActivities(Activities):

@@ -91,7 +91,7 @@ class TrialActivities(Activities):
                     since=now,
                 )
                 .on_conflict_do_nothing()
-            )  # type: ignore[call-overload]
+            )
             s.add(
                 Trial(
                     id=inp.trial_id,
@@ -119,7 +119,7 @@ class TrialActivities(Activities):
                 update(Trial)
                 .where(col(Trial.id) == status.trial_id)
                 .values(**status.model_dump(include=RECORDED), updated_at=_now())
-            )  # type: ignore[call-overload]
+            )
 
     @activity.defn
     async def check_full_admin(self, org_id: str, email: str) -> bool:
@@ -159,7 +159,7 @@ class TrialActivities(Activities):
                 .values(
                     status="awaiting_provisioning_details", partner_admin_level=partner_admin_level
                 )
-            )  # type: ignore[call-overload]
+            )
 
     @activity.defn
     async def provision_trial(self, plan: ProvisionPlan) -> None:
@@ -177,7 +177,7 @@ class TrialActivities(Activities):
                     col(License.source) == "trial",
                     col(License.service).not_in(licensed),
                 )
-            )  # type: ignore[call-overload]
+            )
             for svc in licensed:
                 await s.exec(
                     insert(License)
@@ -193,7 +193,7 @@ class TrialActivities(Activities):
                         index_elements=["org_id", "service", "source", "trial_id"],
                         set_={"quantity": plan.license_count},
                     )
-                )  # type: ignore[call-overload]
+                )
             if "meetings" in plan.services:
                 org.site_url = plan.site_url or org.site_url
                 org.timezone = plan.timezone or org.timezone
@@ -208,7 +208,7 @@ class TrialActivities(Activities):
                     col(PartnerCustomer.status) != "active",
                 )
                 .values(status="active")
-            )  # type: ignore[call-overload]
+            )
 
     @activity.defn
     async def send_notices(self, batch: NoticeBatch) -> list[NoticeView]:
@@ -228,7 +228,7 @@ class TrialActivities(Activities):
                 delete(License).where(
                     col(License.trial_id) == req.trial_id, col(License.source) == "trial"
                 )
-            )  # type: ignore[call-overload]
+            )
             if "calling" in trial.services:
                 org = await s.get(Org, trial.customer_org_id)
                 assert org is not None
@@ -245,7 +245,7 @@ class TrialActivities(Activities):
                         trial_id=req.trial_id,
                         retained_until=req.numbers_release_at,
                     )
-                )  # type: ignore[call-overload]
+                )
 
     @activity.defn
     async def migrate_to_free_org(self, trial_id: str) -> str:
@@ -274,8 +274,8 @@ class TrialActivities(Activities):
                 update(OrgUser)
                 .where(col(OrgUser.org_id) == org.id)
                 .values(org_id=free_id, admin_role=None)
-            )  # type: ignore[call-overload]
-            await s.exec(delete(License).where(col(License.org_id) == org.id))  # type: ignore[call-overload]
+            )
+            await s.exec(delete(License).where(col(License.org_id) == org.id))
             org.site_url = None
             org.timezone = None
             org.calling_enabled = False
@@ -291,7 +291,7 @@ class TrialActivities(Activities):
                 update(PhoneNumber)
                 .where(col(PhoneNumber.trial_id) == trial_id, col(PhoneNumber.state) == "retained")
                 .values(state="released", org_id=None, released_at=_now())
-            )  # type: ignore[call-overload]
+            )
             return result.rowcount or 0
 
     @activity.defn
@@ -304,7 +304,7 @@ class TrialActivities(Activities):
                 update(License)
                 .where(col(License.trial_id) == conv.trial_id, col(License.source) == "trial")
                 .values(source="paid")
-            )  # type: ignore[call-overload]
+            )
             await s.exec(
                 update(PartnerCustomer)
                 .where(
@@ -312,7 +312,7 @@ class TrialActivities(Activities):
                     col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
                 )
                 .values(status="active")
-            )  # type: ignore[call-overload]
+            )
 
     @activity.defn
     async def remove_pending_customer(self, trial_id: str) -> None:
@@ -326,4 +326,4 @@ class TrialActivities(Activities):
                     col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
                     col(PartnerCustomer.status) != "active",
                 )
-            )  # type: ignore[call-overload]
+            )

@@ -54,7 +54,7 @@ class WholesaleActivities(Activities):
             if c is None:
                 raise _fail(f"no wholesale customer {step.customer_id}")
             if c.status in SETTLED:
-                return Outcome(state=c.status, org_id=c.org_id)  # type: ignore[arg-type]
+                return Outcome(state=c.status, org_id=c.org_id)
             template = await s.get(WholesaleTemplate, c.provisioning_id)
             if template is None:
                 err = P.error(P.TEMPLATE, "WH-P2", f"no onboarding template {c.provisioning_id}")
@@ -144,7 +144,7 @@ class WholesaleActivities(Activities):
             restricted_by_partner=True,  # WH-C6: on by default
         )
         log.info("wholesale customer provisioned", customer_id=c.id, status=status)
-        return Outcome(state=status, org_id=org_id)  # type: ignore[arg-type]
+        return Outcome(state=status, org_id=org_id)
 
     async def _ask_attach_approval(
         self,
@@ -323,7 +323,7 @@ class WholesaleActivities(Activities):
             if any(e["name"] in CALLING_PACKAGES for e in entries) and not c.location_id:
                 values["location_id"] = f"loc-{c.id[:24]}"
             await set_customer(s, customer_id, **values)
-        return Outcome(state=status, org_id=c.org_id, message=f"packages: {', '.join(wanted)}")  # type: ignore[arg-type]
+        return Outcome(state=status, org_id=c.org_id, message=f"packages: {', '.join(wanted)}")
 
     @activity.defn
     async def remove_customer(self, customer_id: str) -> None:
@@ -341,11 +341,11 @@ class WholesaleActivities(Activities):
                     col(WholesalePackageAssignment.closed_at).is_(None),
                 )
                 .values(closed_at=now)
-            )  # type: ignore[call-overload]
+            )
             await s.exec(
                 delete(WholesaleSubscriber).where(
                     col(WholesaleSubscriber.customer_id) == customer_id
                 )
-            )  # type: ignore[call-overload]
-            await s.exec(delete(WholesaleCustomer).where(col(WholesaleCustomer.id) == customer_id))  # type: ignore[call-overload]
+            )
+            await s.exec(delete(WholesaleCustomer).where(col(WholesaleCustomer.id) == customer_id))
         log.info("wholesale customer removed", customer_id=customer_id)

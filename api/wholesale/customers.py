@@ -155,7 +155,7 @@ async def create_customer(
                         status_changed_at=text("clock_timestamp()"),
                     )
                     .on_conflict_do_nothing(index_elements=["partner_org_id", "external_id"])
-                    .returning(WholesaleCustomer.id)  # type: ignore[arg-type]
+                    .returning(WholesaleCustomer.id)
                 )
             ).first()
             if inserted is None:  # a concurrent request with this externalId won
@@ -176,7 +176,7 @@ async def create_customer(
     return accepted(url)
 
 
-async def _by_external_id(s, actor: Actor, external_id: str) -> WholesaleCustomer | None:  # type: ignore[no-untyped-def]
+async def _by_external_id(s, actor: Actor, external_id: str) -> WholesaleCustomer | None:
     return (
         await s.exec(
             select(WholesaleCustomer).where(
@@ -231,12 +231,12 @@ async def get_customer(
     return customer_out(c)
 
 
-async def _db_clock(request: Request):  # type: ignore[no-untyped-def]
+async def _db_clock(request: Request):
     async with db_of(request).session() as s:
         return (await s.exec(text("SELECT clock_timestamp()"))).one()[0]  # type: ignore[call-overload]
 
 
-async def _mark(request: Request, customer_id: str, status: str, since) -> None:  # type: ignore[no-untyped-def]
+async def _mark(request: Request, customer_id: str, status: str, since) -> None:
     """Show the change in flight at once, unless the workflow already wrote a later status."""
     async with db_of(request).session() as s:
         await s.exec(
@@ -248,7 +248,7 @@ async def _mark(request: Request, customer_id: str, status: str, since) -> None:
         )  # type: ignore[call-overload]
 
 
-async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb: str) -> None:  # type: ignore[no-untyped-def]
+async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb: str) -> None:
     since = await _db_clock(request)
     key = idempotency_key(request)
     handle = request.app.state.client.get_workflow_handle(c.workflow_id)

@@ -52,7 +52,7 @@ async def list_sub_partners(
             SubPartnerOut(
                 org_id=r.org_id,
                 subscription_id=r.subscription_id,
-                provisioning_state=r.provisioning_state,  # type: ignore[arg-type]
+                provisioning_state=r.provisioning_state,
                 created=r.created_at,
                 billing_start_date=r.billing_start_date,
             )

@@ -45,11 +45,11 @@ def subscriber_out(sub: WholesaleSubscriber, external_customer_id: str) -> Subsc
         email=sub.email,
         customer_id=sub.customer_id,
         external_customer_id=external_customer_id,
-        package=sub.package,  # type: ignore[arg-type]
-        packages=[sub.package],  # type: ignore[list-item]
-        status=sub.status,  # type: ignore[arg-type]
+        package=sub.package,
+        packages=[sub.package],
+        status=sub.status,
         is_admin=sub.is_admin,
-        errors=sub.errors,  # type: ignore[arg-type]
+        errors=sub.errors,
         created=sub.created_at,
         last_status_change=sub.last_status_change,
     )

@@ -187,7 +187,7 @@ async def put_many(
         insert(Notice)
         .values([{"trial_id": None, **row, "created_at": created_at} for row in rows])
         .on_conflict_do_nothing(index_elements=["key"])
-    )  # type: ignore[call-overload]
+    )
 
 
 async def trial_and_names(s: AsyncSession, trial_id: str) -> tuple[Trial, dict[str, str]]:

@@ -49,7 +49,7 @@ async def set_customer(s: AsyncSession, customer_id: str, **values: object) -> N
         update(WholesaleCustomer)
         .where(col(WholesaleCustomer.id) == customer_id)
         .values(status_changed_at=func.clock_timestamp(), **values)
-    )  # type: ignore[call-overload]
+    )
 
 
 async def screen(

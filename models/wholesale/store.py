@@ -137,7 +137,7 @@ async def revoke_token(s: AsyncSession, token_id: str) -> bool:
         update(WholesaleApiToken)
         .where(col(WholesaleApiToken.id) == token_id, col(WholesaleApiToken.revoked_at).is_(None))
         .values(revoked_at=_now())
-    )  # type: ignore[call-overload]
+    )
     return bool(result.rowcount)
 
 
@@ -247,7 +247,7 @@ async def load_restricted_parties(
     """Load the list (by default replacing it: a name no longer listed clears its holds at
     the next recheck)."""
     if replace:
-        await s.exec(delete(RestrictedParty))  # type: ignore[call-overload]
+        await s.exec(delete(RestrictedParty))
     now, n = _now(), 0
     for r in rows:
         name = r.get("name") or ""
@@ -275,13 +275,13 @@ class Scope:
     partner_org_id: str
     sub_partner_org_id: str | None = None
 
-    def customers(self, q):  # type: ignore[no-untyped-def]
+    def customers(self, q):
         q = q.where(WholesaleCustomer.partner_org_id == self.partner_org_id)
         if self.sub_partner_org_id:
             q = q.where(WholesaleCustomer.sub_partner_org_id == self.sub_partner_org_id)
         return q
 
-    def subscribers(self, q):  # type: ignore[no-untyped-def]
+    def subscribers(self, q):
         q = q.where(WholesaleSubscriber.partner_org_id == self.partner_org_id)
         if self.sub_partner_org_id:
             q = q.where(WholesaleSubscriber.sub_partner_org_id == self.sub_partner_org_id)
@@ -293,7 +293,7 @@ class Scope:
         )
 
 
-async def visible_customer(s: AsyncSession, scope: Scope, customer_id: str):  # type: ignore[no-untyped-def]
+async def visible_customer(s: AsyncSession, scope: Scope, customer_id: str):
     c = await s.get(WholesaleCustomer, customer_id)
     return c if c is not None and scope.sees(c) else None
 
@@ -609,7 +609,7 @@ async def _close_assignment(s: AsyncSession, subscriber_id: str, at: datetime) -
             col(WholesalePackageAssignment.closed_at).is_(None),
         )
         .values(closed_at=at)
-    )  # type: ignore[call-overload]
+    )
 
 
 def _consent_key(sub_id: str, round_: int) -> str:
@@ -843,4 +843,4 @@ async def remove_subscriber(db: Database, scope: Scope, subscriber_id: str) -> N
             raise LookupError(f"no subscriber {subscriber_id}")
         await locked_customer(s, sub.customer_id)
         await _close_assignment(s, sub.id, _now())
-        await s.exec(delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id) == sub.id))  # type: ignore[call-overload]
+        await s.exec(delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id) == sub.id))

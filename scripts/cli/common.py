@@ -84,7 +84,7 @@ async def store() -> AsyncIterator[Database]:
         await db.dispose()
 
 
-async def in_session(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+async def in_session(fn, *args, **kwargs):
     """``await fn(session, *args, **kwargs)`` in one transaction of this command's store."""
     async with store() as db, db.session() as s:
         return await fn(s, *args, **kwargs)

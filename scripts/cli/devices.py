@@ -25,7 +25,7 @@ devices_app = typer.Typer(
 )
 
 
-async def _handle(trial_id: str):  # type: ignore[no-untyped-def]
+async def _handle(trial_id: str):
     from models.devices.contract import device_workflow_id
 
     return (await temporal()).get_workflow_handle(device_workflow_id(trial_id))
@@ -63,7 +63,7 @@ def _human_status(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _model(cls, **fields):  # type: ignore[no-untyped-def]
+def _model(cls, **fields):
     """Build a request; a malformed field is reported like a refusal (exit 2)."""
     from pydantic import ValidationError
 
@@ -182,7 +182,7 @@ def request_label(
     _update(trial_id, "request_label", _model(LabelRequest, device_type=device_type), as_json)
 
 
-async def overdue_list(client, partner: str | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+async def overdue_list(client, partner: str | None = None) -> list[dict[str, Any]]:
     """Device lifecycles in state ``overdue``, from visibility (the shared search
     attributes): ids only, no personal data."""
     from workflows import search_attributes as sa

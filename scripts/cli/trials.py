@@ -31,7 +31,7 @@ def _wid(trial_id: str) -> str:
     return trial_workflow_id(trial_id)
 
 
-async def _handle(trial_id: str):  # type: ignore[no-untyped-def]
+async def _handle(trial_id: str):
     return (await temporal()).get_workflow_handle(_wid(trial_id))
 
 
@@ -92,10 +92,10 @@ def start(
             timezone=timezone,
             numbers=number,
         ),
-        services=[s.strip() for s in services.split(",") if s.strip()],  # type: ignore[misc]
+        services=[s.strip() for s in services.split(",") if s.strip()],
         license_count=licenses,
         days=days,
-        setup=setup,  # type: ignore[arg-type]
+        setup=setup,
         site_url=site_url,
         timezone=timezone,
     )
@@ -193,7 +193,7 @@ def services(
     req = ChangeServicesRequest(
         add=add,
         remove=remove,
-        license_count=licenses,  # type: ignore[arg-type]
+        license_count=licenses,
         site_url=site_url,
         timezone=timezone,
     )
@@ -227,7 +227,7 @@ def cancel(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cancel the trial (TR-D4)."""
-    _signal(trial_id, "cancel", CancelRequest(by=by, reason=reason), as_json)  # type: ignore[arg-type]
+    _signal(trial_id, "cancel", CancelRequest(by=by, reason=reason), as_json)
 
 
 @trial_app.command("list")

@@ -157,7 +157,7 @@ def subpartner_activate(org_id: str, as_json: bool = JsonOpt) -> None:
     _set_state(org_id, "active", as_json)
 
 
-async def _handle(customer_id: str):  # type: ignore[no-untyped-def]
+async def _handle(customer_id: str):
     from models.wholesale.contract import customer_workflow_id
 
     return (await temporal()).get_workflow_handle(customer_workflow_id(customer_id))
@@ -168,7 +168,7 @@ def customer_status(customer_id: str, as_json: bool = JsonOpt) -> None:
     """The workflow's view: state, hold, next deadline, what it waits for."""
     from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go():
         return await (await _handle(customer_id)).query(WholesaleCustomerProvisioning.status)
 
     emit(run(go()), as_json)

@@ -35,13 +35,13 @@ DAY = timedelta(days=1)
 
 
 class DeviceWorld:
-    def __init__(self, world) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, world) -> None:
         self.world = world
         self.env = world.env
         self.db = world.db
         self.started: list[WorkflowHandle] = []
 
-    async def start(self, *, days: int = 30, **overrides):  # type: ignore[no-untyped-def]
+    async def start(self, *, days: int = 30, **overrides):
         """A provisioned trial with devices: (trial handle, device handle, trial id)."""
         services = overrides.pop("services", ["messaging", "devices"])
         if self.started and "customer" not in overrides and "org_id" not in overrides:
@@ -70,7 +70,7 @@ class DeviceWorld:
                 await asyncio.sleep(0.05)
         raise AssertionError(f"no device lifecycle for trial {trial_id}")
 
-    async def until(self, dh: WorkflowHandle, check, what: str) -> DeviceStatus:  # type: ignore[no-untyped-def]
+    async def until(self, dh: WorkflowHandle, check, what: str) -> DeviceStatus:
         """Query until ``check(status)`` holds (signals cross workflows asynchronously)."""
         for _ in range(200):
             st = await dh.query(DeviceTrial.status)
@@ -95,11 +95,11 @@ class DeviceWorld:
         country: str = "US",
         prefix: str | None = None,
         model: str = "Cisco Desk Phone 9861",
-        **kw,  # type: ignore[no-untyped-def]
+        **kw,
     ):
         prefix = prefix or device_type[:2].upper()
         req = ShipmentRequest(
-            device_type=device_type,  # type: ignore[arg-type]
+            device_type=device_type,
             model=model,
             quantity=kw.pop("quantity", n),
             serials=kw.pop("serials", [f"{prefix}{i:04d}" for i in range(1, n + 1)]),
@@ -129,7 +129,7 @@ def refusal(err: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> tuple[str, 
 
 
 @pytest.fixture
-async def devices(world) -> AsyncIterator[DeviceWorld]:  # type: ignore[no-untyped-def]
+async def devices(world) -> AsyncIterator[DeviceWorld]:
     dw = DeviceWorld(world)
     try:
         yield dw

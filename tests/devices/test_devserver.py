@@ -52,7 +52,7 @@ async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
             )
             assert (await h.result()).state == "converted"
 
-            async def overdue():  # type: ignore[no-untyped-def]
+            async def overdue():
                 st = await dh.query(DeviceTrial.status)
                 return st if st.state == "overdue" else None
 
@@ -62,7 +62,7 @@ async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
             assert desc.typed_search_attributes.get(sa.LIFECYCLE_STATE) == "overdue"
             assert desc.typed_search_attributes.get(sa.PARTNER_ORG_ID) == world.partner_id
 
-            async def listed():  # type: ignore[no-untyped-def]
+            async def listed():
                 rows = await overdue_list(dev_env.client, partner=world.partner_id)
                 return [r for r in rows if r["trial_id"] == tid]
 
@@ -78,7 +78,7 @@ async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
             assert result.state == "returned" and result.overdue_at is not None
             assert len(await devices.notices(tid, "device_overdue")) == 5
 
-            async def unlisted():  # type: ignore[no-untyped-def]
+            async def unlisted():
                 rows = await overdue_list(dev_env.client, partner=world.partner_id)
                 return not [r for r in rows if r["trial_id"] == tid]
 

@@ -52,7 +52,7 @@ async def trial_row(db: Database, trial_id: str) -> Trial | None:
         return await s.get(Trial, trial_id)
 
 
-def tid(handle) -> str:  # type: ignore[no-untyped-def]
+def tid(handle) -> str:
     return handle.id.removeprefix("trial-")
 
 
@@ -75,7 +75,7 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def refused(rule: str, field: str | None = None):  # type: ignore[no-untyped-def]
+def refused(rule: str, field: str | None = None):
     """An update refused by ``rule`` (its validator or handler), naming ``field``."""
     with pytest.raises(WorkflowUpdateFailedError) as err:
         yield err

@@ -9,11 +9,11 @@ from tests.trials.helpers import PartnerCustomer, notices, recipients, rows, tid
 from workflows.trials.workflow import TrialLifecycle
 
 
-def _has(kind: str, count: int = 1):  # type: ignore[no-untyped-def]
+def _has(kind: str, count: int = 1):
     return lambda s: sum(n.kind == kind for n in s.notices) >= count
 
 
-async def _pending(world, **kw):  # type: ignore[no-untyped-def]
+async def _pending(world, **kw):
     org = await world.org(
         admins=[
             ("boss@existing.test", "full"),

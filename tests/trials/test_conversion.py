@@ -122,7 +122,7 @@ async def test_device_policy_is_snapshotted_with_the_trial(world, run_worker, en
     assert "device_policy" not in scheduled
 
 
-async def _history_when_started(handle):  # type: ignore[no-untyped-def]
+async def _history_when_started(handle):
     """The child is started just after the parent turns active: wait for it to exist."""
     import asyncio
 

@@ -21,7 +21,7 @@ from workflows.trials.workflow import TrialLifecycle
 DAY = timedelta(days=1)
 
 
-async def _active(world, **kw):  # type: ignore[no-untyped-def]
+async def _active(world, **kw):
     h = await world.start(setup="now", **kw)
     st = await until(
         h, lambda s: s.state == "active" and any(n.kind == "welcome" for n in s.notices)

@@ -29,7 +29,7 @@ PARTNER_ADMINS = {
 }
 
 
-async def _existing_org_trial(world, run_worker_ctx=None, **kw):  # type: ignore[no-untyped-def]
+async def _existing_org_trial(world, run_worker_ctx=None, **kw):
     org = await world.org(
         admins=[("boss@existing.test", "full"), ("it@existing.test", "user_admin")],
         users=["u1@existing.test", "u2@existing.test"],

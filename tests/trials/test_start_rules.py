@@ -141,7 +141,7 @@ async def test_tr_s5_set_up_now_or_later_and_welcome_email(world, run_worker, db
             await later.execute_update(TrialLifecycle.provision, ProvisionRequest())
 
 
-def _days(n: int):  # type: ignore[no-untyped-def]
+def _days(n: int):
     from datetime import timedelta
 
     return timedelta(days=n)

@@ -150,7 +150,7 @@ class Wholesale:
                 raise AssertionError(f"customer is {c.status if c else None}, not {statuses}")
             await asyncio.sleep(0.05)
 
-    async def wait_state(self, customer_id: str, *states: str, within: float = 15.0):  # type: ignore[no-untyped-def]
+    async def wait_state(self, customer_id: str, *states: str, within: float = 15.0):
         from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
         h = self.handle(customer_id)
@@ -163,10 +163,10 @@ class Wholesale:
                 raise AssertionError(f"workflow is {st.state}, not {states}")
             await asyncio.sleep(0.05)
 
-    def handle(self, customer_id: str):  # type: ignore[no-untyped-def]
+    def handle(self, customer_id: str):
         return self.env.client.get_workflow_handle(customer_workflow_id(customer_id))
 
-    async def describe(self, customer_id: str):  # type: ignore[no-untyped-def]
+    async def describe(self, customer_id: str):
         """The raw execution info of the customer's latest run (the SDK's typed description
         cannot decode the time-skipping server's datetime search attributes)."""
         desc = await self.env.client.workflow_service.describe_workflow_execution(
@@ -214,7 +214,7 @@ async def wh(
     database_url: str,
     mailer: Mailer,
     task_queue: str,
-    run_worker,  # type: ignore[no-untyped-def]
+    run_worker,
     wh_settings: Settings,
 ) -> AsyncIterator[Wholesale]:
     app = create_app(

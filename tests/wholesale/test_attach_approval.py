@@ -11,7 +11,7 @@ from models.wholesale.tables import OrgDomain
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
-async def _waiting(wh) -> str:  # type: ignore[no-untyped-def]
+async def _waiting(wh) -> str:
     async with wh.db.session() as s:
         big = await create_customer_org(s, "Verified Co", [("boss@verified.test", "full")], [])
         s.add(OrgDomain(org_id=big, domain="verified.test", verified=True))

@@ -8,7 +8,7 @@ CUSTOMER = "/v1/wholesale/customers"
 SUBSCRIBER = "/v1/wholesale/subscribers"
 
 
-def _customer(wh, **kw):  # type: ignore[no-untyped-def]
+def _customer(wh, **kw):
     body = wh.customer_body()
     for k, v in kw.items():
         if v is ...:

@@ -11,7 +11,7 @@ from workflows import search_attributes as sa
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
-async def _held(wh, name: str = "Acme Arms Ltd") -> str:  # type: ignore[no-untyped-def]
+async def _held(wh, name: str = "Acme Arms Ltd") -> str:
     await wh.restricted({"name": "ACME ARMS", "country": "US", "source": "test list"})
     cid = await wh.customer(customerInfo={"name": name, "primaryEmail": "boss@acme-arms.test"})
     c = await wh.wait(cid, "pending_rpl_review")

@@ -20,7 +20,7 @@ def wh_settings() -> Settings:
     return Settings(wholesale_max_history_events=MAX_EVENTS)
 
 
-async def _settled_after(wh, cid: str, changes: int):  # type: ignore[no-untyped-def]
+async def _settled_after(wh, cid: str, changes: int):
     st = None
     for _ in range(400):
         try:

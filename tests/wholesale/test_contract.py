@@ -26,7 +26,7 @@ def spec() -> dict:
     return json.loads(SPEC_PATH.read_text())
 
 
-def unquote(v):  # type: ignore[no-untyped-def]
+def unquote(v):
     if isinstance(v, dict):
         return {k: unquote(x) for k, x in v.items()}
     if isinstance(v, list):

@@ -220,7 +220,7 @@ async def test_px3_two_changes_at_once_one_is_refused(wh):
     other answers 409 naming `status`; the workflow applied exactly one change."""
     cid = await wh.customer(wait_for=("provisioned",))
 
-    def put(packages: list[str]):  # type: ignore[no-untyped-def]
+    def put(packages: list[str]):
         return wh.http.put(
             f"/v1/wholesale/customers/{cid}", json={"packages": packages}, headers=wh.auth()
         )

@@ -33,7 +33,7 @@ async def test_wh_sp1_sub_partner_sees_and_changes_only_its_customers(wh):
     sibling = await wh.customer("sub_b", wait_for=("provisioned",))
     parents = await wh.customer("partner", wait_for=("provisioned",))
 
-    def ids(r):  # type: ignore[no-untyped-def]
+    def ids(r):
         return sorted(i["id"] for i in r.json()["items"])
 
     r = await wh.http.get("/v1/wholesale/customers", headers=wh.auth("sub_a"))

@@ -12,7 +12,7 @@ from models.wholesale.store import accept_user_move
 from models.wholesale.tables import WholesalePackageAssignment, WholesaleSubscriber
 
 
-async def _customer(wh, **kw):  # type: ignore[no-untyped-def]
+async def _customer(wh, **kw):
     return await wh.customer(
         packages=["webex_calling", "webex_suite", "webex_meetings"], wait_for=("provisioned",), **kw
     )
