@@ -116,7 +116,9 @@ def test_images_are_pinned(services: dict[str, Any]) -> None:
 
 def _type_name(value_type: int) -> str:
     """``INDEXED_VALUE_TYPE_KEYWORD_LIST`` -> ``KeywordList``, as the temporal CLI spells it."""
-    suffix = IndexedValueType.Name(value_type).removeprefix("INDEXED_VALUE_TYPE_")
+    suffix = IndexedValueType.Name(IndexedValueType.ValueType(value_type)).removeprefix(
+        "INDEXED_VALUE_TYPE_"
+    )
     return "".join(part.capitalize() for part in suffix.split("_"))
 
 

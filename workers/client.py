@@ -49,6 +49,7 @@ async def connect(settings: Settings, *, with_metrics: bool = False) -> Client:
 
 async def register_search_attributes(client: Client) -> None:
     """Register the project's search attributes on a running server (idempotent)."""
+    from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import (
         AddSearchAttributesRequest,
         ListSearchAttributesRequest,
@@ -71,7 +72,7 @@ async def register_search_attributes(client: Client) -> None:
         existing = set()
     missing = {
         # The SDK's SearchAttributeIndexedValueType shares the proto enum's numbers.
-        k.name: int(k.indexed_value_type)
+        k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
         for k in ALL
         if k.name not in existing
     }

@@ -4,6 +4,8 @@ A PostgreSQL-backed Temporal allows 10 Keyword and 3 Datetime attributes per nam
 all lifecycles share these few. None holds personal data: ids and states only.
 """
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 LIFECYCLE_STATE = SearchAttributeKey.for_keyword("LifecycleState")
@@ -12,4 +14,10 @@ CUSTOMER_ORG_ID = SearchAttributeKey.for_keyword("CustomerOrgId")
 NEXT_DEADLINE_AT = SearchAttributeKey.for_datetime("NextDeadlineAt")
 NEXT_DEADLINE_KIND = SearchAttributeKey.for_keyword("NextDeadlineKind")
 
-ALL = [LIFECYCLE_STATE, PARTNER_ORG_ID, CUSTOMER_ORG_ID, NEXT_DEADLINE_AT, NEXT_DEADLINE_KIND]
+ALL: list[SearchAttributeKey[Any]] = [
+    LIFECYCLE_STATE,
+    PARTNER_ORG_ID,
+    CUSTOMER_ORG_ID,
+    NEXT_DEADLINE_AT,
+    NEXT_DEADLINE_KIND,
+]

@@ -25,6 +25,7 @@ from models.trials.contract import (
     ProvisionPlan,
     TrialInput,
     TrialStatus,
+    trial_workflow_id,
 )
 from models.trials.rules import services_conflicts
 
@@ -32,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 
 # What the read model keeps of the workflow's status: the fields both share.
-RECORDED = frozenset(TrialStatus.model_fields) & frozenset(Trial.model_fields)
+RECORDED = set(TrialStatus.model_fields) & set(Trial.model_fields)
 
 
 def _now() -> datetime:
@@ -95,7 +96,7 @@ class TrialActivities(Activities):
             s.add(
                 Trial(
                     id=inp.trial_id,
-                    workflow_id=activity.info().workflow_id,
+                    workflow_id=activity.info().workflow_id or trial_workflow_id(inp.trial_id),
                     partner_org_id=inp.partner_org_id,
                     customer_org_id=inp.customer_org_id,
                     started_by=inp.started_by,

@@ -214,7 +214,7 @@ async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> 
             "licenses": str(trial.license_count),
             **batch.context,
         }
-        rows = []
+        rows: list[dict[str, Any]] = []
         for r in await recipients(s, trial, batch.kind):
             subject, body = render(batch.kind, r.audience, context)
             rows.append(

@@ -11,6 +11,8 @@ target_metadata = SQLModel.metadata
 
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: sqlalchemy.url is not set (see models.common.db.upgrade)")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)

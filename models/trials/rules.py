@@ -8,6 +8,7 @@ writes, so a race between two starters cannot slip past a rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -68,7 +69,7 @@ def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
 async def services_conflicts(
     s: AsyncSession,
     org_id: str,
-    services: list[str],
+    services: Sequence[str],
     *,
     partner_org_id: str,
     excluding_trial: str | None = None,
@@ -179,7 +180,7 @@ async def resolve_trial(
             await s.exec(
                 select(OrgUser.email)
                 .where(OrgUser.org_id == org.id, OrgUser.admin_role == "full")
-                .order_by(OrgUser.created_at)
+                .order_by(col(OrgUser.created_at))
             )
         ).first()
         if full_admin is None:

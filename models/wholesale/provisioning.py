@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import func, or_, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
@@ -57,7 +57,7 @@ async def screen(
 ) -> list[RestrictedParty]:
     """WH-C2: the customer's name (in its country, when the entry names one) or its primary
     email's domain on the restricted/denied party list."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if name and name_key(name):
         conditions.append(
             (col(RestrictedParty.name_key) == name_key(name))
