@@ -10,21 +10,28 @@ tests/test_replay.py). Deterministic code only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from models.common.contract import ActivityRef
+    from pydantic import BaseModel, ValidationError
+
+    from models.common.contract import ActivityRef, RejectedMessage
 
 from workflows import search_attributes as sa
 
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+REJECTED_KEPT = 20  # the last refused signals a workflow keeps for its operators
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
@@ -42,6 +49,98 @@ def refuse(rule: str, field: str, message: str) -> ApplicationError:
         type="RuleViolation",
         non_retryable=True,
     )
+
+
+def passed_on(err: BaseException) -> ApplicationError:
+    """An activity's refusal, raised again to an update's caller with its rule, field and
+    message intact (the details travel with it)."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, ApplicationError):
+        return ApplicationError(
+            cause.message, *cause.details, type=cause.type or "RuleViolation", non_retryable=True
+        )
+    return ApplicationError(str(err), type="ActivityFailed", non_retryable=True)
+
+
+def parse(model: type[M], args: Sequence[Any], rule: str) -> M:
+    """The one JSON argument of a signal or an update, validated strictly as ``model``.
+
+    Handlers take ``*args`` so that no payload can fail the workflow task: no input reads as
+    ``{}`` (a model with required fields then names them), two inputs are refused, and
+    ``"5"`` or ``true`` is not a number. A refusal names the rule and the first bad field.
+    """
+    if len(args) > 1:
+        raise refuse(rule, "input", f"expected one JSON object, got {len(args)} inputs")
+    raw = args[0] if args else {}
+    if isinstance(raw, BaseModel):  # a typed caller in the same process (tests, replayer)
+        raw = raw.model_dump(mode="json")
+    try:
+        return model.model_validate_json(json.dumps(raw, default=str), strict=True)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "input"
+        return _raise(refuse(rule, field, first["msg"]))
+    except (TypeError, ValueError) as err:
+        return _raise(refuse(rule, "input", f"not JSON: {err}"))
+
+
+def _raise(err: ApplicationError) -> Any:
+    raise err
+
+
+class Inbox(Generic[T]):
+    """The messages a lifecycle's main loop handles, in arrival order, under its lock; the
+    flag its wait watches; and the signals it refused, for its operators to see."""
+
+    def __init__(self, rejected: Sequence[RejectedMessage] = ()) -> None:
+        self.queue: list[T] = []
+        self.rejected: list[RejectedMessage] = list(rejected)
+        self.changed = False
+
+    def put(self, item: T) -> None:
+        self.queue.append(item)
+        self.changed = True
+
+    def receive(self, name: str, model: type[M], args: Sequence[Any], rule: str) -> None:
+        """A signal: queue its parsed payload, or record why it was refused. Never raises."""
+        try:
+            self.put(parse(model, args, rule))  # type: ignore[arg-type]  # T is the union of M
+        except ApplicationError as err:
+            self.reject(name, err.message)
+
+    def reject(self, name: str, reason: str) -> None:
+        workflow.logger.warning("signal %s refused: %s", name[:200], reason)
+        self.rejected.append(
+            RejectedMessage(name=name[:200], at=workflow.now(), reason=reason[:500])
+        )
+        del self.rejected[:-REJECTED_KEPT]
+        self.changed = True
+
+    def take(self) -> T | None:
+        return self.queue.pop(0) if self.queue else None
+
+    def seen(self) -> bool:
+        """Whether anything arrived since the last look (and forget that it did)."""
+        changed, self.changed = self.changed, False
+        return changed
+
+    def details(self) -> list[str]:
+        """Lines for the workflow's current details: the last refused signals."""
+        return [
+            f"Refused signal `{r.name}` at {r.at:%Y-%m-%d %H:%M} UTC: {r.reason}"
+            for r in self.rejected[-3:]
+        ]
+
+
+class Lifecycle:
+    """Base of every lifecycle workflow: its inbox, and a handler for signal names it does
+    not have (recorded, not buffered for ever)."""
+
+    inbox: Inbox[Any]
+
+    @workflow.signal(dynamic=True)
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        self.inbox.reject(name, "this workflow has no signal of that name")
 
 
 @dataclass(frozen=True)

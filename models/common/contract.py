@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 R = TypeVar("R")
 
@@ -26,6 +27,15 @@ class Stored(BaseModel):
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class RejectedMessage(Stored):
+    """A signal the workflow could not take (no input, two inputs, a malformed payload, an
+    unknown name): kept where an operator sees it, in the status query and the UI."""
+
+    name: str = Field(max_length=200)
+    at: datetime
+    reason: str = Field(max_length=500)
 
 
 @dataclass(frozen=True)

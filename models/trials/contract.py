@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.common.contract import ActivityRef
+from models.common.contract import ActivityRef, RejectedMessage
 
 Service = Literal["messaging", "meetings", "calling", "devices"]
 SERVICES: tuple[Service, ...] = ("messaging", "meetings", "calling", "devices")
@@ -221,6 +221,9 @@ class TrialStatus(Contract):
     next_deadline_kind: str | None = None
     waiting_for: str = ""
     notices: list[NoticeView] = Field(default_factory=list)
+    rejected: list[RejectedMessage] = Field(
+        default_factory=list, description="signals refused lately, for operators"
+    )
 
 
 # --- activity payloads --------------------------------------------------------------------

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -46,8 +47,12 @@ with workflow.unsafe.imports_passed_through():
     )
 from workflows.common import (
     Deadline,
+    Inbox,
+    Lifecycle,
     act,
     fire_due,
+    parse,
+    passed_on,
     refuse,
     search_attribute_updates,
     wait_for,
@@ -68,7 +73,7 @@ DEADLINE_LABELS = {
 
 
 @workflow.defn(name="TrialLifecycle")
-class TrialLifecycle:
+class TrialLifecycle(Lifecycle):
     @workflow.init
     def __init__(self, inp: TrialInput) -> None:
         self.inp = inp
@@ -93,8 +98,7 @@ class TrialLifecycle:
         self.sent: set[str] = set()  # notice kinds already sent (never again)
         self.notices: dict[str, NoticeView] = {}
         self.consent_round = 0
-        self._signals: list[AcceptConsent | ResendConsent | CancelRequest] = []
-        self._changed = False
+        self.inbox: Inbox[AcceptConsent | ResendConsent | CancelRequest] = Inbox()
         self._lock = asyncio.Lock()
         self._recorded: dict | None = None
         self._published: tuple | None = None
@@ -120,8 +124,8 @@ class TrialLifecycle:
         while not self._finished():
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
-            self._changed = False
+            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            self.inbox.changed = False
             await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -243,23 +247,20 @@ class TrialLifecycle:
     # --- signals (queued; the main loop handles them under the lock) ---------------------
 
     @workflow.signal
-    def accept_consent(self, req: AcceptConsent) -> None:
-        self._signals.append(req)
-        self._changed = True
+    def accept_consent(self, *args: Any) -> None:
+        """Kept for callers that signal; the update ``give_consent`` answers with a refusal."""
+        self.inbox.receive("accept_consent", AcceptConsent, args, "TR-C3")
 
     @workflow.signal
-    def resend_consent(self, req: ResendConsent) -> None:
-        self._signals.append(req)
-        self._changed = True
+    def resend_consent(self, *args: Any) -> None:
+        self.inbox.receive("resend_consent", ResendConsent, args, "TR-C5")
 
     @workflow.signal
-    def cancel(self, req: CancelRequest) -> None:
-        self._signals.append(req)
-        self._changed = True
+    def cancel(self, *args: Any) -> None:
+        self.inbox.receive("cancel", CancelRequest, args, "TR-D4")
 
     async def _handle_signals(self) -> None:
-        while self._signals:
-            sig = self._signals.pop(0)
+        while (sig := self.inbox.take()) is not None:
             if isinstance(sig, CancelRequest):
                 await self._cancel(sig)
             elif self.state != "pending_consent":
@@ -272,7 +273,27 @@ class TrialLifecycle:
             elif isinstance(sig, AcceptConsent):
                 await self._accept(sig)
 
-    async def _accept(self, sig: AcceptConsent) -> None:
+    @workflow.update
+    async def give_consent(self, *args: Any) -> UpdateResult:
+        """TR-C1..C4 as an update: the caller hears a refusal (not a full admin, not pending,
+        the window closed) instead of a signal silently ignored."""
+        async with self._lock:
+            self._validate_give_consent(*args)
+            sig = parse(AcceptConsent, args, "TR-C3")
+            if not await self._accept(sig):
+                raise refuse("TR-C3", "accepted_by", "only a full admin of the org can accept")
+            self.inbox.changed = True
+            return self._result(f"consent given: partner is {self.partner_admin_level}")
+
+    @give_consent.validator
+    def _validate_give_consent(self, *args: Any) -> None:
+        parse(AcceptConsent, args, "TR-C3")
+        if self.state != "pending_consent":
+            raise refuse("TR-C2", "state", f"the trial is {self.state}, not pending consent")
+        if self.consent_deadline_at and workflow.now() >= self.consent_deadline_at:
+            raise refuse("TR-C3", "state", "the consent window has closed")
+
+    async def _accept(self, sig: AcceptConsent) -> bool:
         is_full_admin = await act(
             TrialActivity.check_full_admin,
             self.inp.customer_org_id,
@@ -280,8 +301,8 @@ class TrialLifecycle:
             summary="is the acceptor a full admin?",
         )
         if not is_full_admin:  # TR-C3: only a full admin can accept
-            workflow.logger.warning("consent refused: TR-C3 acceptor is not a full admin")
-            return
+            self.inbox.reject("accept_consent", "TR-C3 (accepted_by): not a full admin of the org")
+            return False
         # TR-C4: full admin, or provisioning admin only
         self.partner_admin_level = "full_admin" if sig.grant_full_admin else "provisioning_admin"
         await act(
@@ -293,6 +314,7 @@ class TrialLifecycle:
         self.state = "awaiting_provisioning"  # TR-C2
         if self.inp.setup == "now":
             await self._provision()
+        return True
 
     async def _cancel(self, req: CancelRequest) -> None:
         """TR-D4 (and TR-C5 while pending). The effects first, then the new state."""
@@ -317,32 +339,37 @@ class TrialLifecycle:
     # --- updates (validated; the caller gets an answer or a refusal) ---------------------
 
     @workflow.update
-    async def provision(self, req: ProvisionRequest) -> UpdateResult:
+    async def provision(self, *args: Any) -> UpdateResult:
         async with self._lock:
-            self._validate_provision(req)
+            self._validate_provision(*args)
             await self._provision()
-            self._changed = True
+            self.inbox.changed = True
             return self._result("provisioned")
 
     @provision.validator
-    def _validate_provision(self, req: ProvisionRequest) -> None:
+    def _validate_provision(self, *args: Any) -> None:
+        parse(ProvisionRequest, args, "TR-S5")
         if self.state != "awaiting_provisioning":
             raise refuse("TR-S5", "state", f"trial is {self.state}, not awaiting provisioning")
 
     @workflow.update
-    async def extend(self, req: ExtendRequest) -> UpdateResult:
+    async def extend(self, *args: Any) -> UpdateResult:
         async with self._lock:
-            self._validate_extend(req)
+            self._validate_extend(*args)
+            req = parse(ExtendRequest, args, "TR-D1")
             self._set_end(workflow.now() + self.policy.days(req.days))  # TR-D1: today + days
-            self._changed = True
+            self.inbox.changed = True
             return self._result(f"trial now ends {self.ends_at:%Y-%m-%d %H:%M} UTC")
 
     @extend.validator
-    def _validate_extend(self, req: ExtendRequest) -> None:
+    def _validate_extend(self, *args: Any) -> None:
+        req = parse(ExtendRequest, args, "TR-D1")
         if self.state == "grace":
             raise refuse("TR-E2", "state", "an expired trial can only be converted")
         if self.state != "active" or self.ends_at is None:
             raise refuse("TR-D1", "state", f"only an active trial is extended; it is {self.state}")
+        if workflow.now() >= self.ends_at:  # the state lags while the worker was away
+            raise refuse("TR-E2", "state", "the trial has ended; an expired trial can only convert")
         if req.days > self.policy.max_days:
             raise refuse("TR-D1", "days", f"at most {self.policy.max_days} days")
         new_end = workflow.now() + self.policy.days(req.days)
@@ -356,9 +383,10 @@ class TrialLifecycle:
             )
 
     @workflow.update
-    async def change_services(self, req: ChangeServicesRequest) -> UpdateResult:
+    async def change_services(self, *args: Any) -> UpdateResult:
         async with self._lock:
-            self._validate_change_services(req)
+            self._validate_change_services(*args)
+            req = parse(ChangeServicesRequest, args, "TR-D3")
             if req.add:
                 try:
                     await act(
@@ -368,9 +396,7 @@ class TrialLifecycle:
                         summary="TR-S6: may these services be trialled?",
                     )
                 except ActivityError as err:
-                    cause = err.cause
-                    msg = cause.message if isinstance(cause, ApplicationError) else str(err)
-                    raise ApplicationError(msg, type="RuleViolation", non_retryable=True) from None
+                    raise passed_on(err) from None
             self.services = [s for s in self.services if s not in req.remove] + [
                 s for s in req.add if s not in self.services
             ]
@@ -383,11 +409,12 @@ class TrialLifecycle:
                 )
                 if "devices" in self.services:
                     await self._devices_child_start()  # devices added to an active trial
-            self._changed = True
+            self.inbox.changed = True
             return self._result(f"services: {', '.join(self.services)} x {self.license_count}")
 
     @change_services.validator
-    def _validate_change_services(self, req: ChangeServicesRequest) -> None:
+    def _validate_change_services(self, *args: Any) -> None:
+        req = parse(ChangeServicesRequest, args, "TR-D3")
         if self.state not in ("pending_consent", "awaiting_provisioning", "active"):
             raise refuse("TR-D3", "state", f"services of a {self.state} trial cannot change")
         if not (req.add or req.remove or req.license_count):
@@ -404,9 +431,10 @@ class TrialLifecycle:
             raise refuse("TR-S2", "site_url", "meetings needs a site URL and a time zone")
 
     @workflow.update
-    async def convert(self, req: ConvertRequest) -> UpdateResult:
+    async def convert(self, *args: Any) -> UpdateResult:
         async with self._lock:
-            self._validate_convert(req)
+            self._validate_convert(*args)
+            req = parse(ConvertRequest, args, "TR-V1")
             now = workflow.now()
             await act(
                 TrialActivity.convert_trial,
@@ -417,17 +445,23 @@ class TrialLifecycle:
             self.converted_at = now
             self.order_id = req.order_id
             await self._devices_signal("trial_converted", TrialConverted())  # TR-V4: still owed
-            self._changed = True
+            self.inbox.changed = True
             return self._result("converted to paid; trial usage data kept (TR-V1)")
 
     @convert.validator
-    def _validate_convert(self, req: ConvertRequest) -> None:
+    def _validate_convert(self, *args: Any) -> None:
+        req = parse(ConvertRequest, args, "TR-V1")
         if self.state not in ("active", "grace"):
             raise refuse(
                 "TR-E2",
                 "state",
                 f"only an active trial or one in grace can convert; it is {self.state}",
             )
+        grace_ends = self.grace_ends_at or (
+            self.ends_at + self.policy.days(self.policy.grace_days) if self.ends_at else None
+        )
+        if grace_ends is not None and workflow.now() >= grace_ends:  # state may lag: see TR-E4
+            raise refuse("TR-E2", "state", "grace has ended; the trial can no longer convert")
         if self.inp.partner_tier == 2 and not req.through_distributor:
             raise refuse(
                 "TR-V2",
@@ -475,6 +509,7 @@ class TrialLifecycle:
             next_deadline_kind=d.kind if d else None,
             waiting_for=self._waiting_for(d),
             notices=list(self.notices.values()),
+            rejected=list(self.inbox.rejected),
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -571,7 +606,7 @@ class TrialLifecycle:
                 )
             )
         workflow.set_current_details(self._details(st))
-        record = st.model_dump(exclude={"notices", "waiting_for"})
+        record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
         if record != self._recorded:
             self._recorded = record
             await act(TrialActivity.record_trial, st, summary=f"record state {self.state}")
@@ -581,6 +616,7 @@ class TrialLifecycle:
             f"**Trial {st.trial_id}**: `{st.state}`",
             f"Services: {', '.join(st.services)} · {st.license_count} licenses each",
             f"Waiting for: {st.waiting_for}",
+            *self.inbox.details(),
         ]
         for label, value in (
             ("Consent deadline", st.consent_deadline_at),
