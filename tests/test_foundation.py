@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,12 +32,19 @@ from workers.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _one(conn: psycopg.Connection, sql: str) -> Any:
+    """The first column of the query's one row."""
+    row = conn.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
 def test_fixture_database_is_real_postgresql(database_url: str, postgres_server) -> None:
     """The fixture is a real PostgreSQL server (not SQLite, not a mock) with migrations."""
     with psycopg.connect(database_url) as conn:
-        version = conn.execute("SELECT version()").fetchone()[0]
+        version = _one(conn, "SELECT version()")
         assert version.startswith("PostgreSQL ")
-        assert int(conn.execute("SHOW server_version_num").fetchone()[0]) >= 150000
+        assert int(_one(conn, "SHOW server_version_num")) >= 150000
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables").fetchall()}
         assert {"org", "org_user", "trial", "notice", "phone_number", "alembic_version"} <= tables
     assert postgres_server[1] in ("TEST_DATABASE_URL", "testcontainers", "embedded")
@@ -45,8 +53,8 @@ def test_fixture_database_is_real_postgresql(database_url: str, postgres_server)
 def test_each_test_gets_its_own_database(database_url: str) -> None:
     """Isolation: every test runs on a fresh clone of the migrated template."""
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM org").fetchone()[0] == 0
-        name = conn.execute("SELECT current_database()").fetchone()[0]
+        assert _one(conn, "SELECT count(*) FROM org") == 0
+        name = _one(conn, "SELECT current_database()")
         assert name.startswith("lc_test_")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from models.devices.contract import (
@@ -80,7 +80,7 @@ async def test_tr_d2_extension_needs_approval_and_caps_at_120_days(devices, run_
                 await s.exec(
                     select(DeviceExtension)
                     .where(DeviceExtension.trial_id == tid)
-                    .order_by(DeviceExtension.seq)
+                    .order_by(col(DeviceExtension.seq))
                 )
             ).all()
         assert [(e.days, e.state, e.decided_by) for e in rows] == [

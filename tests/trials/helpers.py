@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -19,7 +19,7 @@ from models.trials.contract import TrialStatus
 from workflows.trials.workflow import TrialLifecycle
 
 
-async def until(handle, pred: Callable[[TrialStatus], bool], attempts: int = 200) -> TrialStatus:
+async def until(handle, pred: Callable[[TrialStatus], object], attempts: int = 200) -> TrialStatus:
     """Poll the `status` query until ``pred`` holds (the worker catches up after a skip)."""
     st = await handle.query(TrialLifecycle.status)
     for _ in range(attempts):
@@ -32,7 +32,7 @@ async def until(handle, pred: Callable[[TrialStatus], bool], attempts: int = 200
 
 async def notices(db: Database, trial_id: str, kind: str | None = None) -> list[Notice]:
     async with db.session() as s:
-        q = select(Notice).where(Notice.trial_id == trial_id).order_by(Notice.id)
+        q = select(Notice).where(Notice.trial_id == trial_id).order_by(col(Notice.id))
         if kind:
             q = q.where(Notice.kind == kind)
         return list((await s.exec(q)).all())
@@ -47,9 +47,11 @@ async def rows(db: Database, model: Any, *where: Any) -> list[Any]:
         return list((await s.exec(select(model).where(*where))).all())
 
 
-async def trial_row(db: Database, trial_id: str) -> Trial | None:
+async def trial_row(db: Database, trial_id: str) -> Trial:
     async with db.session() as s:
-        return await s.get(Trial, trial_id)
+        row = await s.get(Trial, trial_id)
+    assert row is not None, f"no trial row {trial_id}"
+    return row
 
 
 def tid(handle) -> str:

@@ -75,6 +75,7 @@ async def test_tr_e2_converted_during_grace(world, run_worker, env, db):
         h = await world.start(setup="now", days=30)
         await env.sleep(45 * DAY)
         st = await until(h, lambda s: s.state == "grace")
+        assert st.grace_ends_at and st.ends_at
         assert st.grace_ends_at - st.ends_at == 30 * DAY
         r = await h.execute_update(
             TrialLifecycle.convert,
@@ -171,6 +172,7 @@ async def test_tr_e5_numbers_retained_15_days_then_released(world, run_worker, e
         except RuleError as err:
             assert err.violations[0].rule == "TR-E5"
         result = await h.result()
+    assert st.ends_at
     assert result.numbers_release_at == st.ends_at + 30 * DAY + 15 * DAY
     assert abs(result.numbers_released_at - result.numbers_release_at) < timedelta(minutes=1)
     assert {(n.state, n.org_id) for n in await rows(db, PhoneNumber)} == {("released", None)}

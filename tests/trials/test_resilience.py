@@ -139,6 +139,7 @@ async def test_signals_and_updates_sent_with_the_temporal_cli(world, run_worker,
         )
         assert "active" in out
         st2 = await until(h, lambda s: s.ends_at != st.ends_at)
+        assert st2.ends_at and st.ends_at
         assert st2.ends_at - st.ends_at > 25 * DAY
         q = await asyncio.to_thread(
             _cli,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from models.common.orgs import new_id
 from models.common.tables import Notice, Org, OrgUser
@@ -76,7 +76,7 @@ async def test_package_change_closes_and_opens_assignments_at_one_instant(wh):
             await s.exec(
                 select(WholesalePackageAssignment)
                 .where(WholesalePackageAssignment.subscriber_id == sub["id"])
-                .order_by(WholesalePackageAssignment.opened_at)
+                .order_by(col(WholesalePackageAssignment.opened_at))
             )
         ).all()
     assert [r.package for r in rows] == ["webex_calling", "webex_suite"]
