@@ -4,6 +4,7 @@ with the ``field`` it is about) when there are several, and a ``trackingId``."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from fastapi import FastAPI, Request
@@ -63,7 +64,7 @@ def error_response(
     code: int,
     description: str,
     problems: list[Problem] | None = None,
-    headers: dict | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(
         errorCode=code,

@@ -155,7 +155,7 @@ async def create_customer(
                         status_changed_at=text("clock_timestamp()"),
                     )
                     .on_conflict_do_nothing(index_elements=["partner_org_id", "external_id"])
-                    .returning(WholesaleCustomer.id)
+                    .returning(col(WholesaleCustomer.id))
                 )
             ).first()
             if inserted is None:  # a concurrent request with this externalId won

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -55,7 +56,7 @@ def subscriber_out(sub: WholesaleSubscriber, external_customer_id: str) -> Subsc
     )
 
 
-def one_package(package: str | None, packages: list[str] | None) -> str | None:
+def one_package(package: str | None, packages: Sequence[str] | None) -> str | None:
     """WH-P1: every subscriber has exactly one package (``package`` or ``packages: [one]``)."""
     if packages is not None and len(set(packages)) != 1:
         raise Refused([bad("WH-P1", "packages", "exactly one package per subscriber")])

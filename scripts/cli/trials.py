@@ -287,11 +287,11 @@ def notices_list(
     """The outbox: every notice with its recipient and when it was sent."""
 
     async def go() -> list[dict[str, Any]]:
-        from sqlmodel import select
+        from sqlmodel import col, select
 
         from models.common.tables import Notice
 
-        q = select(Notice).order_by(Notice.id)
+        q = select(Notice).order_by(col(Notice.id))
         if trial:
             q = q.where(Notice.trial_id == trial)
         if kind:
