@@ -1,5 +1,8 @@
 """Error bodies as Webex answers them: ``{errorCode, description}``, plus ``errors`` (each
-with the ``field`` it is about) when there are several, and a ``trackingId``."""
+with the ``field`` it is about) when there are several, and a ``trackingId``.
+
+The one place a refusal (``RuleError``, models/common/refusal.py) becomes an HTTP answer:
+its status, the first violation's errorCode, every violation's description and field."""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
-from models.wholesale.problems import Problem, Refused
 
 log = structlog.get_logger("api")
 
@@ -63,21 +66,24 @@ def error_response(
     status: int,
     code: int,
     description: str,
-    problems: list[Problem] | None = None,
+    problems: list[Violation] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(
         errorCode=code,
         description=description,
-        errors=[ErrorItem(**p.as_error()) for p in problems or []],
+        errors=[
+            ErrorItem(errorCode=p.error_code, description=p.description, field=p.field)
+            for p in problems or []
+        ],
         trackingId=f"LC_{uuid.uuid4()}",
     )
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def refused_response(err: Refused) -> JSONResponse:
-    first = err.problems[0]
-    return error_response(err.status, first.code, str(err), err.problems)
+def refused_response(err: RuleError) -> JSONResponse:
+    first = err.violations[0]
+    return error_response(err.status, first.error_code, str(err), err.violations)
 
 
 def _field(loc: tuple) -> str:
@@ -85,7 +91,7 @@ def _field(loc: tuple) -> str:
     return ".".join(parts) or (loc[0] if loc else "body")
 
 
-def validation_problems(exc: RequestValidationError) -> list[Problem]:
+def validation_problems(exc: RequestValidationError) -> list[Violation]:
     out = []
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
@@ -102,8 +108,8 @@ def install(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.description, headers=exc.headers)
 
-    @app.exception_handler(Refused)
-    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+    @app.exception_handler(RuleError)
+    async def _refused(request: Request, exc: RuleError) -> JSONResponse:
         return refused_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Actor, acting, db_of, idempotency_key, remember, replay
@@ -26,13 +25,14 @@ from api.wholesale.schemas import (
     PrecheckOut,
     ResourceUrl,
 )
+from models.common.refusal import RuleError, raise_if
 from models.wholesale import problems as P
 from models.wholesale.contract import (
     CustomerChange,
     DeleteRequest,
     customer_workflow_id,
 )
-from models.wholesale.problems import Refused, conflict, raise_all
+from models.wholesale.problems import conflict
 from models.wholesale.provisioning import attach_approval_reasons
 from models.wholesale.store import (
     CustomerSpec,
@@ -120,14 +120,14 @@ async def create_customer(
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
     spec = customer_spec(body, payload)
-    raise_all(customer_field_problems(spec))
+    raise_if(customer_field_problems(spec))
     rh = request_hash(payload)
     async with db_of(request).session() as s:
         existing = await _by_external_id(s, actor, body.external_id)
         if existing is None:
             problems = await customer_conflicts(s, actor.scope, spec)
             # the externalId is settled by the insert below (a racing retry finds its twin)
-            raise_all([p for p in problems if p.field != "externalId"])
+            raise_if([p for p in problems if p.field != "externalId"])
             cid = new_id()
             inserted = (
                 await s.exec(
@@ -161,7 +161,7 @@ async def create_customer(
             if inserted is None:  # a concurrent request with this externalId won
                 existing = await _by_external_id(s, actor, body.external_id)
         if existing is not None and (not actor.scope.sees(existing) or existing.request_hash != rh):
-            raise Refused(
+            raise RuleError(
                 [
                     conflict(
                         P.CUSTOMER_EXISTS, "WH-C1", "externalId", "a customer has this external ID"
@@ -257,17 +257,11 @@ async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb
         # update's completion answers at once; a validator's refusal raises here (PX-3).
         await handle.execute_update(update, arg, id=f"{verb}-{key}" if key else None)
     except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
-        raise Refused(
-            [
-                conflict(
-                    P.CUSTOMER_BUSY,
-                    details.get("rule", "PX-3"),
-                    details.get("field", "status"),
-                    details.get("message", str(cause)),
-                )
-            ]
+        refusal = RuleError.from_failure(
+            err, rule="PX-3", field="status", code=P.CUSTOMER_BUSY, status=409
+        )
+        raise refusal or RuleError(
+            [conflict(P.CUSTOMER_BUSY, "PX-3", "status", str(err.cause))]
         ) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -308,7 +302,7 @@ async def update_customer(
         problems = customer_field_problems(spec, precheck=True)
         problems += await customer_conflicts(s, actor.scope, spec, existing_id=c.id)
         problems += await packages_held(s, c.id, list(body.packages))
-        raise_all(problems)
+        raise_if(problems)
     change = CustomerChange(
         packages=list(body.packages),
         external_id=body.external_id,
@@ -366,5 +360,5 @@ async def precheck_customer(
                     "description": f"PX-4: the org's admin must approve ({', '.join(reasons)})",
                 }
             )
-    raise_all(problems)
+    raise_if(problems)
     return PrecheckOut.model_validate({"message": "success", "info": info})

@@ -22,7 +22,8 @@ from api.wholesale.schemas import (
     SubscriberUpdate,
     SubscriberUpdateParams,
 )
-from models.wholesale.problems import Refused, bad, raise_all
+from models.common.refusal import RuleError, raise_if
+from models.wholesale.problems import bad
 from models.wholesale.store import (
     SubscriberSpec,
     provision_subscriber,
@@ -59,10 +60,10 @@ def subscriber_out(sub: WholesaleSubscriber, external_customer_id: str) -> Subsc
 def one_package(package: str | None, packages: Sequence[str] | None) -> str | None:
     """WH-P1: every subscriber has exactly one package (``package`` or ``packages: [one]``)."""
     if packages is not None and len(set(packages)) != 1:
-        raise Refused([bad("WH-P1", "packages", "exactly one package per subscriber")])
+        raise RuleError([bad("WH-P1", "packages", "exactly one package per subscriber")])
     wanted = {p for p in [package, *(packages or [])] if p}
     if len(wanted) > 1:
-        raise Refused([bad("WH-P1", "package", "package and packages disagree")])
+        raise RuleError([bad("WH-P1", "package", "package and packages disagree")])
     return wanted.pop() if wanted else None
 
 
@@ -225,7 +226,7 @@ async def precheck_subscriber(
             if customer is None:
                 raise not_found("customer")
         more, free_user = await subscriber_conflicts(s, spec, customer)
-    raise_all(problems + more)
+    raise_if(problems + more)
     info = [{"infoCode": 100, "description": "Provisioning preCheck validation successful."}]
     if free_user:
         info.append(

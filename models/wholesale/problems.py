@@ -1,13 +1,15 @@
-"""A refused wholesale request: every problem found, each with its HTTP status, error code,
-rule and field. The API renders them as ``{errorCode, description}`` bodies (Webex style);
-precheck reports them all at once."""
+"""The wholesale API's error codes (Webex style) and the refusals that carry them: a
+refused request is a ``RuleError`` (models/common/refusal.py) of ``Violation``s, each with
+its rule, field, message, errorCode and HTTP status; api/errors.py renders them as
+``{errorCode, description, errors[]}`` bodies and precheck reports them all at once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from models.common.refusal import INVALID as INVALID
+from models.common.refusal import Violation
 
 # errorCode values, one per kind of problem (numbers in the style of Webex's error codes).
-INVALID = 10001  # malformed or missing field
+# INVALID = 10001: a malformed or missing field (models.common.refusal)
 UNAUTHORIZED = 10010
 FORBIDDEN = 10011
 NOT_FOUND = 10012
@@ -32,51 +34,14 @@ ATTACH_LAPSED = 4311  # PX-4: not answered in time
 CALLING_DISABLED = 2570  # warning
 
 
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    code: int
-    rule: str
-    field: str
-    message: str
-
-    @property
-    def description(self) -> str:
-        if self.rule:
-            return f"{self.rule} ({self.field}): {self.message}"
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-    def as_error(self) -> dict[str, object]:
-        return {"errorCode": self.code, "description": self.description, "field": self.field}
+def bad(rule: str, field: str, message: str) -> Violation:
+    """The request itself is wrong (400)."""
+    return Violation(rule, field, message, INVALID, 400)
 
 
-def bad(rule: str, field: str, message: str) -> Problem:
-    return Problem(400, INVALID, rule, field, message)
-
-
-def conflict(code: int, rule: str, field: str, message: str) -> Problem:
-    return Problem(409, code, rule, field, message)
-
-
-class Refused(Exception):
-    """One or more problems; nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        assert problems
-        self.problems = problems
-        super().__init__("; ".join(p.description for p in problems))
-
-    @property
-    def status(self) -> int:
-        """400 when the request itself is wrong, else the first problem's status."""
-        if any(p.status == 400 for p in self.problems):
-            return 400
-        return self.problems[0].status
-
-
-def raise_all(problems: list[Problem]) -> None:
-    if problems:
-        raise Refused(problems)
+def conflict(code: int, rule: str, field: str, message: str) -> Violation:
+    """The request conflicts with what exists (409)."""
+    return Violation(rule, field, message, code, 409)
 
 
 def error(code: int, rule: str, text: str) -> dict[str, object]:

@@ -28,9 +28,10 @@ from models.common.db import Database
 from models.common.mail import Mailer
 from models.common.notices import deliver, put
 from models.common.orgs import create_partner
+from models.common.refusal import RuleError, Violation, raise_if
 from models.common.tables import Org, OrgUser
 from models.wholesale import problems as P
-from models.wholesale.problems import Problem, Refused, bad, conflict, raise_all
+from models.wholesale.problems import bad, conflict
 from models.wholesale.provisioning import locked_customer
 from models.wholesale.rules import (
     CALLING_PACKAGES,
@@ -95,7 +96,7 @@ async def create_token(
 ) -> tuple[str, str]:
     """A bearer token for a partner (or sub-partner) admin; only its hash is stored.
     Returns ``(token_id, token)``: the token is shown once."""
-    problems: list[Problem] = []
+    problems: list[Violation] = []
     if unknown := sorted(set(scopes) - set(SCOPES)):
         problems.append(bad("", "scope", f"unknown scopes {unknown}; choose from {SCOPES}"))
     if not scopes:
@@ -114,7 +115,7 @@ async def create_token(
     admin = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
     if admin is None or admin.org_id != owner or not admin.admin_role:
         problems.append(bad("", "admin", f"{admin_email} is not an admin of {owner}"))
-    raise_all(problems)
+    raise_if(problems)
     token = "whk_" + secrets.token_urlsafe(32)
     token_id = "tok-" + new_id()[:16]
     s.add(
@@ -159,7 +160,7 @@ class TemplateSpec:
     disable_webex_calling: bool = False
 
 
-def template_problems(t: TemplateSpec) -> list[Problem]:
+def template_problems(t: TemplateSpec) -> list[Violation]:
     p = []
     for name in ("name", "sp_admin_email", "subscription_id", "brand_name"):
         if not (getattr(t, name) or "").strip():
@@ -176,7 +177,7 @@ def template_problems(t: TemplateSpec) -> list[Problem]:
 
 
 async def create_template(s: AsyncSession, partner_org_id: str, t: TemplateSpec) -> str:
-    raise_all(template_problems(t))
+    raise_if(template_problems(t))
     template_id = secrets.token_urlsafe(24)
     s.add(
         WholesaleTemplate(
@@ -198,9 +199,9 @@ async def create_sub_partner(
 ) -> str:
     parent = await s.get(Org, parent_org_id)
     if parent is None or parent.kind != "partner":
-        raise Refused([bad("WH-SP1", "parent", f"no partner org {parent_org_id}")])
+        raise RuleError([bad("WH-SP1", "parent", f"no partner org {parent_org_id}")])
     if await s.get(WholesaleSubPartner, parent_org_id) is not None:
-        raise Refused([bad("WH-SP1", "parent", "one level only: a sub-partner has none")])
+        raise RuleError([bad("WH-SP1", "parent", "one level only: a sub-partner has none")])
     org_id = await create_partner(s, name, 1, admins)
     now = _now()
     s.add(
@@ -221,7 +222,7 @@ async def set_sub_partner_state(s: AsyncSession, org_id: str, state: str) -> Non
     if sp is None:
         raise LookupError(f"no sub-partner {org_id}")
     if state not in ("active", "suspended"):
-        raise Refused([bad("PX-6", "state", "active or suspended")])
+        raise RuleError([bad("PX-6", "state", "active or suspended")])
     sp.provisioning_state = state
     s.add(sp)
 
@@ -237,7 +238,7 @@ def read_rpl_csv(path: Path) -> list[dict[str, str]]:
         ]
     bad_rows = [i + 2 for i, r in enumerate(rows) if not (r.get("name") or r.get("domain"))]
     if bad_rows:
-        raise Refused([bad("WH-C2", "csv", f"rows without name or domain: {bad_rows[:10]}")])
+        raise RuleError([bad("WH-C2", "csv", f"rows without name or domain: {bad_rows[:10]}")])
     return rows
 
 
@@ -312,8 +313,8 @@ class CustomerSpec:
     provisioning_parameters: dict = field(default_factory=dict)
 
 
-def customer_field_problems(c: CustomerSpec, *, precheck: bool = False) -> list[Problem]:
-    p: list[Problem] = []
+def customer_field_problems(c: CustomerSpec, *, precheck: bool = False) -> list[Violation]:
+    p: list[Violation] = []
     if not precheck:
         if not c.provisioning_id:
             p.append(bad("WH-C1", "provisioningId", "a provisioning ID is required"))
@@ -344,11 +345,11 @@ async def customer_conflicts(
     *,
     existing_id: str | None = None,
     precheck: bool = False,
-) -> list[Problem]:
+) -> list[Violation]:
     """What the store says against provisioning this customer (nothing is written). A
     missing PSTN provider is only foretold by precheck: provisioning reports it per
     package (PX-1)."""
-    p: list[Problem] = []
+    p: list[Violation] = []
     if c.provisioning_id:
         t = await s.get(WholesaleTemplate, c.provisioning_id)
         if t is None or t.partner_org_id != scope.partner_org_id:
@@ -407,7 +408,7 @@ async def customer_conflicts(
     return p
 
 
-async def packages_held(s: AsyncSession, customer_id: str, packages: list[str]) -> list[Problem]:
+async def packages_held(s: AsyncSession, customer_id: str, packages: list[str]) -> list[Violation]:
     """WH-C5: a package can only be removed when no subscriber holds it."""
     held = (
         await s.exec(
@@ -440,9 +441,9 @@ class SubscriberSpec:
     location_id: str | None = None
 
 
-def subscriber_field_problems(sp: SubscriberSpec, *, precheck: bool = False) -> list[Problem]:
+def subscriber_field_problems(sp: SubscriberSpec, *, precheck: bool = False) -> list[Violation]:
     """WH-S1: what a subscriber needs. Precheck asks only for what it was given."""
-    p: list[Problem] = []
+    p: list[Violation] = []
     if not precheck and not sp.customer_id:
         p.append(bad("WH-S1", "customerId", "the customer ID is required"))
     if not EMAIL.match(sp.email or ""):
@@ -486,10 +487,10 @@ async def subscriber_conflicts(
     customer: WholesaleCustomer | None,
     *,
     existing: WholesaleSubscriber | None = None,
-) -> tuple[list[Problem], bool]:
+) -> tuple[list[Violation], bool]:
     """WH-S3: everything that conflicts with what exists, and whether the email belongs to
     an active free account (PX-2: the user must consent to the move)."""
-    p: list[Problem] = []
+    p: list[Violation] = []
     free_user = False
     email = (sp.email or "").lower()
     if customer is not None and customer.status not in PROVISIONED_CUSTOMER:
@@ -639,7 +640,7 @@ async def provision_subscriber(
 ) -> tuple[WholesaleSubscriber, str]:
     """WH-S1..S3, PX-2. Returns ``(subscriber, the customer's external ID)``: the same email
     for the same customer with the same package again is the earlier answer (a retry)."""
-    raise_all(subscriber_field_problems(sp))
+    raise_if(subscriber_field_problems(sp))
     assert sp.customer_id and sp.email and sp.package
     email = sp.email.lower()
     keys: list[str] = []
@@ -654,7 +655,7 @@ async def provision_subscriber(
             if same is not None and same.customer_id == customer.id and same.package == sp.package:
                 return same, customer.external_id
             problems, free_user = await subscriber_conflicts(s, sp, customer)
-            raise_all(problems)
+            raise_if(problems)
             now = _now()
             first = (
                 await s.exec(
@@ -695,7 +696,7 @@ async def provision_subscriber(
                 await s.flush()
                 await _open_assignment(s, sub, customer, now)
     except IntegrityError:  # two requests for one email raced: the second is refused
-        raise Refused(
+        raise RuleError(
             [
                 conflict(
                     P.SUBSCRIBER_ELSEWHERE, "WH-S3", "email", "already provisioned as a subscriber"
@@ -760,7 +761,7 @@ async def resend_consent(db: Database, mailer: Mailer, scope: Scope, subscriber_
         if sub is None or not scope.sees(sub):
             raise LookupError(f"no subscriber {subscriber_id}")
         if sub.status != "pending_user_migration":
-            raise Refused(
+            raise RuleError(
                 [conflict(P.NOT_PENDING, "PX-2", "status", f"the subscriber is {sub.status}")]
             )
         sub.consent_round += 1
@@ -820,7 +821,7 @@ async def update_subscriber(
                     f"the customer's admin keeps at least {sub.admin_package}",
                 )
             )
-        raise_all(problems)
+        raise_if(problems)
         if package != sub.package:
             sub.package = package
             if sub.status == "provisioned":

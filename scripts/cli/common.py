@@ -34,28 +34,22 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    """Run a coroutine; print a rule refusal or a workflow refusal clearly and exit 2."""
+    """Run a coroutine; print a refusal (``RuleError``, raised here or by a workflow's
+    update, details intact) one violation per line and exit 2."""
     from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError
 
     from models.common.refusal import RuleError
-    from models.wholesale.problems import Refused
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except RuleError as err:
-        for v in err.violations:
-            typer.echo(f"refused: {v}", err=True)
-        raise typer.Exit(2) from None
-    except Refused as err:  # the wholesale API's refusals, {errorCode, description}
-        for p in err.problems:
-            typer.echo(f"refused: {p.description}", err=True)
-        raise typer.Exit(2) from None
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        typer.echo(f"refused: {msg}", err=True)
+    except (RuleError, WorkflowUpdateFailedError) as err:
+        refusal = err if isinstance(err, RuleError) else RuleError.from_failure(err)
+        lines = (
+            [str(v) for v in refusal.violations] if refusal else [str(getattr(err, "cause", err))]
+        )
+        for line in lines:
+            typer.echo(f"refused: {line}", err=True)
         raise typer.Exit(2) from None
     except RPCError as err:
         typer.echo(f"error: {err.message}", err=True)
