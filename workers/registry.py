@@ -6,18 +6,22 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from activities.billing.activities import BillingActivities
 from activities.common import Deps
 from activities.devices.activities import DeviceActivities
 from activities.trials.activities import TrialActivities
 from activities.wholesale.activities import WholesaleActivities
+from workflows.billing.workflow import BillingReport, BillingUsageClose
 from workflows.devices.workflow import DeviceTrial
 from workflows.trials.workflow import TrialLifecycle
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 WORKFLOWS: Sequence[type] = [TrialLifecycle, DeviceTrial, WholesaleCustomerProvisioning]
+WORKFLOWS = [*WORKFLOWS, BillingReport, BillingUsageClose]
 
 
 ACTIVITY_CLASSES: Sequence[type] = [TrialActivities, DeviceActivities, WholesaleActivities]
+ACTIVITY_CLASSES = [*ACTIVITY_CLASSES, BillingActivities]
 
 
 def activities(deps: Deps) -> list[Callable[..., Any]]:

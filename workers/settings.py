@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.billing.contract import BillingPolicy
 from models.trials.contract import DevicePolicy, TrialPolicy
 from models.wholesale.contract import WholesalePolicy
 
@@ -127,6 +128,37 @@ class Settings(BaseSettings):
         description="WH-C2, PX-4: who gets escalated compliance cases and lapsed attachments.",
     )
 
+    # --- Policy: billing (WH-B1..B8, PX-7; snapshotted when a report or a usage close starts) --
+    billing_timezone: str = Field(
+        "UTC", description="WH-B1: the IANA time zone whose midnights bound a billing day."
+    )
+    billing_report_dir: Path | None = Field(
+        None, description="Folder of generated report files; default: <data_dir>/billing-reports."
+    )
+    billing_url_signing_key: SecretStr | None = Field(
+        None,
+        description="WH-B3: HMAC key of download URLs (the same on every API host); unset: a "
+        "random key kept in <data_dir>/billing-url.key.",
+    )
+    billing_download_minutes: float = Field(
+        30.0, gt=0, description="WH-B3: a download URL is valid this long after the GET."
+    )
+    billing_lookback_years: int = Field(
+        5, ge=1, description="WH-B2: a report period lies within this many past years."
+    )
+    billing_report_attempts: int = Field(
+        3, ge=1, description="Attempts at generating a report before it is FAILED."
+    )
+    billing_close_max_days: int = Field(
+        31, ge=1, description="WH-B1: days one usage-close activity records (backlogs loop)."
+    )
+    billing_close_at: str = Field(
+        "00:05", description="PX-7: local time (HH:MM, billing_timezone) of the daily close."
+    )
+    billing_catchup_days: float = Field(
+        7.0, gt=0, description="PX-7: missed daily closes within this window run late."
+    )
+
     def device_policy(self, day_seconds: float | None = None) -> DevicePolicy:
         return DevicePolicy(
             day_seconds=day_seconds or self.day_seconds,
@@ -147,6 +179,17 @@ class Settings(BaseSettings):
             max_days=self.trial_max_days,
             buy_url=self.buy_url,
             devices=self.device_policy(),
+        )
+
+    def billing_policy(self) -> BillingPolicy:
+        return BillingPolicy(
+            day_seconds=self.day_seconds,
+            timezone=self.billing_timezone,
+            report_dir=str(self.billing_report_dir or self.data_dir / "billing-reports"),
+            report_attempts=self.billing_report_attempts,
+            close_max_days=self.billing_close_max_days,
+            download_minutes=self.billing_download_minutes,
+            lookback_years=self.billing_lookback_years,
         )
 
     def wholesale_policy(self) -> WholesalePolicy:

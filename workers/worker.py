@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.common import Deps
 from models.common.db import Database
 from models.common.mail import Mailer
+from workers.billing import ensure_schedules
 from workers.client import connect
 from workers.logging import ActivityLogContext
 from workers.registry import WORKFLOWS, activities
@@ -63,6 +64,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     if not settings.database_url:
         raise SystemExit("LIFECYCLES_DATABASE_URL is required for `lifecycles worker`")
     client = await connect(settings, with_metrics=True)
+    await ensure_schedules(client, settings)  # billing-usage-close (PX-7), idempotent
     db = Database(settings.database_url, pool_size=min(settings.max_concurrent_activities, 20))
     worker = build_worker(
         client,

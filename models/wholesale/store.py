@@ -60,6 +60,8 @@ SCOPES = (
     "wholesale_customers_write",
     "wholesale_subscribers_read",
     "wholesale_subscribers_write",
+    "wholesale_billing_reports_read",  # WH-B6
+    "wholesale_billing_reports_write",
 )
 PROVISIONED_CUSTOMER = ("provisioned", "provisioned_with_errors")
 
