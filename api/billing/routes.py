@@ -33,7 +33,7 @@ router = APIRouter(
 
 READ, WRITE = "wholesale_billing_reports_read", "wholesale_billing_reports_write"  # WH-B6
 ReportId = Annotated[str, Path(min_length=1, max_length=120, description="The report's id.")]
-DateText = Annotated[str, Field(min_length=10, max_length=10, examples=["2021-05-21"])]
+DateText = Annotated[str, Field(min_length=1, max_length=32, examples=["2021-05-21"])]
 
 
 # --- wire models (Cisco's names) ---------------------------------------------------------------
