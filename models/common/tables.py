@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 
-def _ts(nullable: bool = True, index: bool = False) -> sa.Column:
+def ts(nullable: bool = True, index: bool = False) -> sa.Column:
+    """A timestamp with time zone column (every lifecycle's tables use it)."""
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
 
 
@@ -31,7 +31,7 @@ class Org(SQLModel, table=True):
     site_url: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     calling_enabled: bool = False
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=ts(nullable=False))
 
 
 class OrgUser(SQLModel, table=True):
@@ -41,7 +41,7 @@ class OrgUser(SQLModel, table=True):
     org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
     email: str = Field(unique=True, max_length=254)  # SO-6: one org at a time
     admin_role: str | None = Field(default=None, max_length=32)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=ts(nullable=False))
 
 
 class PartnerCustomer(SQLModel, table=True):
@@ -53,7 +53,7 @@ class PartnerCustomer(SQLModel, table=True):
     customer_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
     status: str = Field(max_length=48)
     partner_admin_level: str | None = Field(default=None, max_length=32)
-    since: datetime = Field(sa_column=_ts(nullable=False))
+    since: datetime = Field(sa_column=ts(nullable=False))
 
 
 class License(SQLModel, table=True):
@@ -66,42 +66,7 @@ class License(SQLModel, table=True):
     quantity: int
     source: str = Field(max_length=8)  # trial | paid
     trial_id: str | None = Field(default=None, max_length=40, index=True)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-
-
-class Trial(SQLModel, table=True):
-    """Read model of one trial lifecycle, kept by its activities."""
-
-    __tablename__ = "trial"
-
-    id: str = Field(primary_key=True, max_length=40)
-    workflow_id: str = Field(max_length=80, unique=True)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    customer_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    started_by: str = Field(max_length=254)
-    customer_admin_email: str = Field(max_length=254)
-    new_customer: bool
-    services: list[str] = Field(sa_column=sa.Column(JSONB, nullable=False))
-    license_count: int
-    days: int
-    state: str = Field(max_length=32, index=True)
-    partner_admin_level: str | None = Field(default=None, max_length=32)
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    consent_deadline_at: datetime | None = Field(default=None, sa_column=_ts())
-    activated_at: datetime | None = Field(default=None, sa_column=_ts())
-    ends_at: datetime | None = Field(default=None, sa_column=_ts())
-    grace_ends_at: datetime | None = Field(default=None, sa_column=_ts())
-    numbers_release_at: datetime | None = Field(default=None, sa_column=_ts())
-    numbers_released_at: datetime | None = Field(default=None, sa_column=_ts())
-    converted_at: datetime | None = Field(default=None, sa_column=_ts())
-    order_id: str | None = Field(default=None, max_length=80)
-    cancelled_at: datetime | None = Field(default=None, sa_column=_ts())
-    cancelled_by: str | None = Field(default=None, max_length=16)
-    cancel_reason: str | None = Field(default=None, max_length=500)
-    free_org_id: str | None = Field(default=None, max_length=40)
-    next_deadline_at: datetime | None = Field(default=None, sa_column=_ts())
-    next_deadline_kind: str | None = Field(default=None, max_length=48)
-    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=ts(nullable=False))
 
 
 class Notice(SQLModel, table=True):
@@ -117,9 +82,9 @@ class Notice(SQLModel, table=True):
     workflow_id: str | None = Field(default=None, max_length=80)
     subject: str = Field(max_length=300)
     body: str
-    due_at: datetime = Field(sa_column=_ts(nullable=False))
-    created_at: datetime = Field(sa_column=_ts(nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    due_at: datetime = Field(sa_column=ts(nullable=False))
+    created_at: datetime = Field(sa_column=ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=ts(index=True))
     transport: str | None = Field(default=None, max_length=16)  # smtp | outbox
 
 
@@ -132,5 +97,5 @@ class PhoneNumber(SQLModel, table=True):
     org_id: str | None = Field(default=None, foreign_key="org.id", index=True, max_length=40)
     state: str = Field(max_length=16)  # assigned | retained | released
     trial_id: str | None = Field(default=None, max_length=40)
-    retained_until: datetime | None = Field(default=None, sa_column=_ts())
-    released_at: datetime | None = Field(default=None, sa_column=_ts())
+    retained_until: datetime | None = Field(default=None, sa_column=ts())
+    released_at: datetime | None = Field(default=None, sa_column=ts())

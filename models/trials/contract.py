@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.common.contract import ActivityRef, RejectedMessage
+from models.common.outbox import NoticeView
 
 Service = Literal["messaging", "meetings", "calling", "devices"]
 SERVICES: tuple[Service, ...] = ("messaging", "meetings", "calling", "devices")
@@ -191,12 +192,6 @@ class CancelRequest(Contract):
 # --- query --------------------------------------------------------------------------------
 
 
-class NoticeView(Contract):
-    kind: str
-    recipient: str
-    sent_at: datetime | None = None
-
-
 class TrialStatus(Contract):
     trial_id: str
     state: TrialState
@@ -269,7 +264,8 @@ class TrialActivity:
     record_consent = ActivityRef[None]("record_consent")
     provision_trial = ActivityRef[None]("provision_trial")
     send_notices = ActivityRef[list[NoticeView]]("send_notices", list[NoticeView])
-    end_trial_services = ActivityRef[None]("end_trial_services")
+    # How many numbers were retained (0: nothing to release; None in older histories).
+    end_trial_services = ActivityRef[int | None]("end_trial_services", int | None)
     migrate_to_free_org = ActivityRef[str]("migrate_to_free_org", str)
     release_numbers = ActivityRef[int]("release_numbers", int)
     convert_trial = ActivityRef[None]("convert_trial")

@@ -7,20 +7,19 @@ writes, so a race between two starters cannot slip past a rule.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.common.countries import country_problem
 from models.common.refusal import RuleError, Violation, raise_if
-from models.common.tables import License, Org, OrgUser, PartnerCustomer, Trial
-from models.trials.contract import OPEN_STATES, TrialInput, TrialPolicy, TrialRequest
+from models.common.tables import License, Org, OrgUser, PartnerCustomer, PhoneNumber
+from models.common.types import normalize_email, normalize_phone, normalize_time_zone, problem
+from models.trials.contract import OPEN_STATES, NewCustomer, TrialInput, TrialPolicy, TrialRequest
+from models.trials.tables import Trial
 
 TRIAL_STARTER_ROLES = frozenset({"sales", "sales_full"})  # TR-S1
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
@@ -38,8 +37,10 @@ def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
         v.append(Violation("TR-S2", "days", "a trial duration in days is required"))
     elif not 1 <= req.days <= policy.max_days:
         v.append(Violation("TR-S2", "days", f"the duration must be 1 to {policy.max_days} days"))
-    if not EMAIL.match(req.started_by or ""):
+    if not (req.started_by or "").strip():
         v.append(Violation("TR-S1", "started_by", "the partner admin's email is required"))
+    elif why := problem(normalize_email, req.started_by):
+        v.append(Violation("TR-S1", "started_by", why))
     if (req.org_id is None) == (req.customer is None):
         v.append(Violation("TR-S2", "customer", "give either an existing org id or a new customer"))
     if req.customer is not None:
@@ -47,15 +48,21 @@ def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
         for name in ("company_name", "admin_email", "vertical", "country"):
             if not (getattr(c, name) or "").strip():
                 v.append(Violation("TR-S2", f"customer.{name}", f"{name} is required"))
-        if c.admin_email and not EMAIL.match(c.admin_email):
-            v.append(Violation("TR-S2", "customer.admin_email", "not an email address"))
-        if c.country and not COUNTRY.match(c.country):
-            v.append(Violation("TR-S2", "customer.country", "an ISO 3166 two-letter code"))
+        if c.admin_email and (why := problem(normalize_email, c.admin_email)):
+            v.append(Violation("TR-S2", "customer.admin_email", why))
+        if c.country and (why := country_problem(c.country)):
+            v.append(Violation("TR-S2", "customer.country", why))
         for n in c.numbers:
-            if not E164.match(n):
-                v.append(Violation("TR-S2", "customer.numbers", f"{n} is not an E.164 number"))
-    if req.admin_email and not EMAIL.match(req.admin_email):
-        v.append(Violation("TR-C1", "admin_email", "not an email address"))
+            if why := problem(normalize_phone, n):
+                v.append(Violation("TR-S2", "customer.numbers", why))
+        if len({_e164(n) for n in c.numbers}) != len(c.numbers):
+            v.append(Violation("TR-S2", "customer.numbers", "a number is listed twice"))
+        if c.timezone and (why := problem(normalize_time_zone, c.timezone)):
+            v.append(Violation("TR-S2", "customer.timezone", why))
+    if req.admin_email and (why := problem(normalize_email, req.admin_email)):
+        v.append(Violation("TR-C1", "admin_email", why))
+    if req.timezone and (why := problem(normalize_time_zone, req.timezone)):
+        v.append(Violation("TR-S2", "timezone", why))
     if "meetings" in req.services:
         site_url = req.site_url or (req.customer.site_url if req.customer else None)
         tz = req.timezone or (req.customer.timezone if req.customer else None)
@@ -102,6 +109,50 @@ async def services_conflicts(
     return v
 
 
+async def numbers_conflicts(s: AsyncSession, numbers: Sequence[str]) -> list[Violation]:
+    """TR-E5: a new customer's number must be free: never seen, or released to the pool. A
+    number assigned to another org, or retained for one, is not the new customer's to take."""
+    if not numbers:
+        return []
+    taken = (
+        await s.exec(
+            select(PhoneNumber).where(
+                col(PhoneNumber.number).in_(list(numbers)), PhoneNumber.state != "released"
+            )
+        )
+    ).all()
+    return [
+        Violation("TR-E5", "customer.numbers", f"{p.number} is {p.state} to another org")
+        for p in sorted(taken, key=lambda p: p.number)
+    ]
+
+
+def _e164(number: str) -> str:
+    """A number in E.164 if it is one (else as given: check_request refuses it)."""
+    try:
+        return normalize_phone(number)
+    except ValueError:
+        return number
+
+
+def _zone(name: str | None) -> str | None:
+    return normalize_time_zone(name) if name else None
+
+
+def _normalized(c: NewCustomer | None) -> NewCustomer | None:
+    """A new customer as stored: numbers in E.164 (one number, however it was spelled), the
+    country code in upper case, the time zone's canonical name. Called after check_request."""
+    if c is None:
+        return None
+    return c.model_copy(
+        update={
+            "numbers": [normalize_phone(n) for n in c.numbers],
+            "country": (c.country or "").strip().upper() or None,
+            "timezone": _zone(c.timezone),
+        }
+    )
+
+
 async def resolve_trial(
     s: AsyncSession, req: TrialRequest, policy: TrialPolicy, trial_id: str
 ) -> TrialInput:
@@ -127,13 +178,13 @@ async def resolve_trial(
 
     org: Org | None = None
     admin_email = req.admin_email
+    customer = _normalized(req.customer)  # check_request: exactly one of org_id and customer
     if req.org_id is not None:
         org = await s.get(Org, req.org_id)
         if org is None:
             raise_if([*v, Violation("TR-S2", "org_id", f"no org {req.org_id}")])
-    else:
-        assert req.customer is not None
-        admin_email = req.customer.admin_email
+    elif customer is not None:
+        admin_email = customer.admin_email
         # An admin email that already belongs to an org means that org (SO-6).
         owner = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
         if owner is not None:
@@ -146,8 +197,8 @@ async def resolve_trial(
         v.append(Violation("TR-S2", "org_id", "a free org cannot take a trial"))
     raise_if(v)
 
-    if org is None:
-        assert req.customer is not None
+    if org is None and customer is not None:
+        raise_if(await numbers_conflicts(s, customer.numbers))
         return TrialInput(
             trial_id=trial_id,
             partner_org_id=partner.id,
@@ -156,18 +207,20 @@ async def resolve_trial(
             new_customer=True,
             needs_consent=False,
             paying_customer=False,
-            customer_admin_email=req.customer.admin_email or "",
+            customer_admin_email=customer.admin_email or "",
             started_by=req.started_by,
             services=req.services,
             license_count=req.license_count or 0,
             days=req.days or 0,
             setup=req.setup,
-            site_url=req.site_url or req.customer.site_url,
-            timezone=req.timezone or req.customer.timezone,
-            customer=req.customer,
+            site_url=req.site_url or customer.site_url,
+            timezone=_zone(req.timezone) or customer.timezone,
+            customer=customer,
             policy=policy,
         )
 
+    if org is None:  # unreachable after check_request; said plainly rather than asserted
+        raise RuleError.one("TR-S2", "customer", "give either an existing org id or a new customer")
     v += await services_conflicts(s, org.id, req.services, partner_org_id=partner.id)
     raise_if(v)
     relation = await s.get(PartnerCustomer, (partner.id, org.id))
@@ -201,7 +254,7 @@ async def resolve_trial(
         days=req.days or 0,
         setup=req.setup,
         site_url=req.site_url or org.site_url,
-        timezone=req.timezone or org.timezone,
+        timezone=_zone(req.timezone) or org.timezone,
         customer=None,
         policy=policy,
     )

@@ -239,11 +239,11 @@ def list_trials(
     """Trials from the PostgreSQL read model (not from eventually-consistent visibility)."""
 
     async def go() -> list[dict[str, Any]]:
-        from sqlmodel import select
+        from sqlmodel import col, select
 
-        from models.common.tables import Trial
+        from models.trials.tables import Trial
 
-        q = select(Trial).order_by(Trial.created_at)
+        q = select(Trial).order_by(col(Trial.created_at))
         if state:
             q = q.where(Trial.state == state)
         if partner:

@@ -20,13 +20,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from models.common.tables import Notice
-from models.devices.contract import (
-    Device,
-    DeviceStatus,
-    DeviceTrialRow,
-    ShipmentRequest,
-    device_workflow_id,
-)
+from models.devices.contract import DeviceStatus, ShipmentRequest, device_workflow_id
+from models.devices.tables import Device, DeviceTrialRow
 from models.trials.contract import NewCustomer
 from tests.trials import helpers
 from workflows.devices.workflow import DeviceTrial

@@ -6,12 +6,8 @@ import pytest
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
-from models.devices.contract import (
-    ApproveExtension,
-    DeviceExtension,
-    ExtensionRequest,
-    RejectExtension,
-)
+from models.devices.contract import ApproveExtension, ExtensionRequest, RejectExtension
+from models.devices.tables import DeviceExtension
 from tests.devices.conftest import DAY, refusal
 from workflows.devices.workflow import DeviceTrial
 

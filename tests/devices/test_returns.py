@@ -10,7 +10,8 @@ from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
-from models.devices.contract import Device, LabelRequest, ReturnRequest
+from models.devices.contract import LabelRequest, ReturnRequest
+from models.devices.tables import Device
 from tests.devices.conftest import DAY, refusal
 from workers.worker import sandbox_runner
 from workflows.devices.workflow import DeviceTrial

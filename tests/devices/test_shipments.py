@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 
-from models.devices.contract import DeviceShipment, ShipmentRequest
+from models.devices.contract import ShipmentRequest
+from models.devices.tables import DeviceShipment
 from tests.devices.conftest import refusal
 from workflows.devices.workflow import DeviceTrial
 

@@ -14,8 +14,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from models.common.db import Database
-from models.common.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber, Trial
+from models.common.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber
 from models.trials.contract import TrialStatus
+from models.trials.tables import Trial
 from workflows.trials.workflow import TrialLifecycle
 
 
