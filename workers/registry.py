@@ -9,21 +9,25 @@ from typing import Any
 from activities.billing.activities import BillingActivities
 from activities.common import Deps
 from activities.devices.activities import DeviceActivities
+from activities.migration.activities import MigrationActivities
 from activities.orders.activities import OrderActivities
 from activities.trials.activities import TrialActivities
 from activities.wholesale.activities import WholesaleActivities
 from workflows.billing.workflow import BillingReport, BillingUsageClose
 from workflows.devices.workflow import DeviceTrial
+from workflows.migration.workflow import BroadWorksMigration
 from workflows.orders.workflow import SubscriptionOrder
 from workflows.trials.workflow import TrialLifecycle
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 WORKFLOWS: Sequence[type] = [TrialLifecycle, DeviceTrial, WholesaleCustomerProvisioning]
+WORKFLOWS = [*WORKFLOWS, BroadWorksMigration]
 WORKFLOWS = [*WORKFLOWS, SubscriptionOrder]
 WORKFLOWS = [*WORKFLOWS, BillingReport, BillingUsageClose]
 
 
 ACTIVITY_CLASSES: Sequence[type] = [TrialActivities, DeviceActivities, WholesaleActivities]
+ACTIVITY_CLASSES = [*ACTIVITY_CLASSES, MigrationActivities]
 ACTIVITY_CLASSES = [*ACTIVITY_CLASSES, OrderActivities]
 ACTIVITY_CLASSES = [*ACTIVITY_CLASSES, BillingActivities]
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.billing.contract import BillingPolicy
 from models.orders.contract import OrderPolicy
+from models.migration.contract import MigrationPolicy
 from models.trials.contract import DevicePolicy, TrialPolicy
 from models.wholesale.contract import WholesalePolicy
 
@@ -197,6 +198,41 @@ class Settings(BaseSettings):
             unlikely_after_days=self.order_unlikely_after_days,
             setup_url=self.order_setup_url,
             account_rep_email=self.order_account_rep_email,
+        )
+
+    # --- Policy: BroadWorks migration (WH-M1, PX-8; snapshotted when a migration starts) ---
+    migration_batch_size: int = Field(
+        100, ge=1, le=1000, description="WH-M1: users one provisioning or cut-over activity does."
+    )
+    migration_user_attempts: int = Field(
+        3, ge=1, le=20, description="Tries of one user before it is recorded failed."
+    )
+    migration_user_retry_seconds: float = Field(
+        0.2, ge=0, description="Pause before a user's next try (times the attempt number)."
+    )
+    migration_customer_ready_seconds: float = Field(
+        300.0, gt=0, description="How long the customer's provisioning may take (else failed)."
+    )
+    migration_heartbeat_seconds: float = Field(
+        30.0, gt=0, description="A batch silent this long is retried (a lost worker)."
+    )
+    migration_batch_timeout_seconds: float = Field(
+        900.0, gt=0, description="Longest run of one batch activity."
+    )
+    migration_max_history_events: int = Field(
+        10_000, ge=100, description="A migration continues as new past this many events."
+    )
+
+    def migration_policy(self) -> MigrationPolicy:
+        return MigrationPolicy(
+            day_seconds=self.day_seconds,
+            batch_size=self.migration_batch_size,
+            user_attempts=self.migration_user_attempts,
+            user_retry_seconds=self.migration_user_retry_seconds,
+            customer_ready_seconds=self.migration_customer_ready_seconds,
+            heartbeat_seconds=self.migration_heartbeat_seconds,
+            batch_timeout_seconds=self.migration_batch_timeout_seconds,
+            max_history_events=self.migration_max_history_events,
         )
 
     def device_policy(self, day_seconds: float | None = None) -> DevicePolicy:
