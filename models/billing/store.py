@@ -250,8 +250,11 @@ def _exists(field: str, message: str) -> Violation:
     return Violation("WH-B4", field, message, REPORT_EXISTS, 409)
 
 
-def visible(scope: Scope, q):  # type: ignore[no-untyped-def]
-    """WH-B8: a partner sees its own reports and its sub-partners'; a sub-partner its own."""
+def visible(scope: Scope | None, q):  # type: ignore[no-untyped-def]
+    """WH-B8: a partner sees its own reports and its sub-partners'; a sub-partner its own.
+    ``None``: the operator (CLI) sees every report."""
+    if scope is None:
+        return q
     q = q.where(BillingReport.partner_org_id == scope.partner_org_id)
     if scope.sub_partner_org_id:
         q = q.where(BillingReport.sub_partner_org_id == scope.sub_partner_org_id)
@@ -340,7 +343,7 @@ async def create_report(
     )
 
 
-async def get_report(s: AsyncSession, scope: Scope, report_id: str) -> BillingReport | None:
+async def get_report(s: AsyncSession, scope: Scope | None, report_id: str) -> BillingReport | None:
     return (
         await s.exec(visible(scope, select(BillingReport)).where(BillingReport.id == report_id))
     ).first()
@@ -356,7 +359,7 @@ SORTS = {
 
 async def list_reports(
     s: AsyncSession,
-    scope: Scope,
+    scope: Scope | None,
     *,
     start: date | None = None,
     end: date | None = None,
@@ -388,7 +391,7 @@ def report_path(report_dir: str | Path, file_name: str) -> Path:
     return Path(report_dir) / file_name
 
 
-async def delete_report(db: Database, scope: Scope, report_id: str, report_dir: str) -> bool:
+async def delete_report(db: Database, scope: Scope | None, report_id: str, report_dir: str) -> bool:
     """WH-B4: the row and its file go, so every URL signed for it stops working at once."""
     async with db.session() as s:
         row = (
