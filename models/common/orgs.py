@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.common.countries import region_of
+from models.common.countries import country_problem, region_of
 from models.common.refusal import RuleError, Violation, raise_if
 from models.common.tables import License, Org, OrgUser, PartnerCustomer, PhoneNumber
-from models.trials.rules import COUNTRY, E164, EMAIL
+from models.common.types import normalize_email, normalize_phone, normalize_time_zone, problem
 
 PARTNER_ROLES = frozenset({"full", "sales_full", "sales", "read_only", "support"})
 CUSTOMER_ROLES = frozenset({"full", "read_only", "support", "user_admin", "device_admin"})
@@ -28,7 +28,7 @@ def parse_admins(specs: list[str], roles: frozenset[str], field: str) -> list[tu
     out, v = [], []
     for spec in specs:
         email, _, role = spec.rpartition(":")
-        if not EMAIL.match(email) or role not in roles:
+        if problem(normalize_email, email) or role not in roles:
             v.append(
                 Violation("SO-6", field, f"{spec!r}: want EMAIL:ROLE, ROLE in {sorted(roles)}")
             )
@@ -62,6 +62,14 @@ async def create_partner(
     return org_id
 
 
+def _email(value: str) -> str | None:
+    return problem(normalize_email, value)
+
+
+def _phone(value: str) -> str | None:
+    return problem(normalize_phone, value)
+
+
 async def create_customer_org(
     s: AsyncSession,
     name: str,
@@ -78,18 +86,22 @@ async def create_customer_org(
     v: list[Violation] = []
     if not name.strip():
         v.append(Violation("TR-S2", "name", "a name is required"))
-    if not COUNTRY.match(country):
-        v.append(Violation("TR-S2", "country", "an ISO 3166 two-letter code"))
-    v += [Violation("SO-6", "user", f"{u!r} is not an email") for u in users if not EMAIL.match(u)]
-    v += [
-        Violation("TR-E5", "number", f"{n!r} is not E.164")
-        for n in numbers or []
-        if not E164.match(n)
-    ]
+    if why := country_problem(country):
+        v.append(Violation("TR-S2", "country", why))
+    v += [Violation("SO-6", "user", f"{u!r}: {why}") for u in users if (why := _email(u))]
+    v += [Violation("TR-E5", "number", why) for n in numbers or [] if (why := _phone(n))]
+    if timezone and (why := problem(normalize_time_zone, timezone)):
+        v.append(Violation("TR-S2", "timezone", why))
     v += [
         Violation("TR-S6", "paid", f"unknown service {k}") for k in paid or {} if k not in SERVICES
     ]
+    valid = [normalize_phone(n) for n in numbers or [] if not _phone(n)]
+    if len(set(valid)) != len(valid):
+        v.append(Violation("TR-E5", "number", "a number is listed twice"))
     raise_if(v)
+    country = country.strip().upper()
+    numbers = [normalize_phone(n) for n in numbers or []]  # E.164: one spelling per number
+    timezone = normalize_time_zone(timezone) if timezone else None
     await _users_free(s, [e for e, _ in admins] + users)
     if managed_by is not None:
         partner = await s.get(Org, managed_by)

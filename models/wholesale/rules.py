@@ -1,12 +1,13 @@
-"""Pure wholesale rules (no store): packages (WH-P1), locale (WH-C4), call-in number (WH-C3),
-package levels (WH-S2), and the normalised names the compliance screening compares (WH-C2)."""
+"""Pure wholesale rules (no store): packages (WH-P1), locale (WH-C4), package levels (WH-S2),
+and the normalised names the compliance screening compares (WH-C2). The call-in number
+(WH-C3) comes from the one country table, ``models.common.countries``."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from models.common.countries import region_of
+from models.common.countries import call_in_number as call_in_number  # WH-C3
 
 # WH-P1: the packages offered at launch. Subscribers hold exactly one of the user packages.
 CUSTOMER_PACKAGES = (
@@ -23,9 +24,6 @@ NEEDS_PSTN = frozenset(p for p in CUSTOMER_PACKAGES if p != "webex_meetings")
 # WH-S2: an admin never goes below the level of the org's creation.
 PACKAGE_LEVEL = {"webex_meetings": 1, "webex_voice": 1, "webex_calling": 2, "webex_suite": 3}
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-PHONE = re.compile(r"^\+?[0-9][0-9\- ]{5,20}$")
 EXTENSION = re.compile(r"^[0-9]{2,10}$")
 
 # --- WH-C4: locale -------------------------------------------------------------------------
@@ -82,36 +80,6 @@ def meetings_locale(org_locale: str) -> str:
     if org_locale not in SUPPORTED_LOCALES or org_locale in MEETINGS_UNSUPPORTED:
         return DEFAULT_LOCALE
     return org_locale
-
-
-# --- WH-C3: default global call-in number --------------------------------------------------
-
-CALL_IN = {"americas": "+1", "apac": "+65", "anz": "+61", "emea": "+44", "eu": "+49"}
-# The countries with a global call-in number of their own (the telephony domain).
-TELEPHONY_DOMAIN = {"US": "+1", "SG": "+65", "AU": "+61", "GB": "+44", "DE": "+49"}
-EU = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
-
-
-def telephony_region(country: str) -> str:
-    c = country.upper()
-    if c in ("AU", "NZ"):
-        return "anz"
-    if c in EU:
-        return "eu"
-    region = region_of(c)
-    if region in ("north_america", "south_america"):
-        return "americas"
-    if region == "asia_pacific":
-        return "apac"
-    return "emea"  # rest of Europe, the Middle East and Africa
-
-
-def call_in_number(country: str) -> str:
-    """WH-C3: the country's own number, else its region's default."""
-    c = country.upper()
-    return TELEPHONY_DOMAIN.get(c) or CALL_IN[telephony_region(c)]
 
 
 # --- WH-C2: names compared by the screening ------------------------------------------------

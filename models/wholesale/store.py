@@ -24,24 +24,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.common.countries import country_problem
 from models.common.db import Database
 from models.common.mail import Mailer
-from models.common.notices import deliver, put
 from models.common.orgs import create_partner
+from models.common.outbox import deliver, put
 from models.common.refusal import RuleError, Violation, raise_if
 from models.common.tables import Org, OrgUser
+from models.common.types import normalize_email, normalize_phone, problem
 from models.wholesale import problems as P
 from models.wholesale.problems import bad, conflict
 from models.wholesale.provisioning import locked_customer
 from models.wholesale.rules import (
     CALLING_PACKAGES,
-    COUNTRY,
     CUSTOMER_PACKAGES,
-    EMAIL,
     EXTENSION,
     NEEDS_PSTN,
     PACKAGE_LEVEL,
-    PHONE,
     SUBSCRIBER_PACKAGES,
     name_key,
 )
@@ -167,10 +166,10 @@ def template_problems(t: TemplateSpec) -> list[Violation]:
     for name in ("name", "sp_admin_email", "subscription_id", "brand_name"):
         if not (getattr(t, name) or "").strip():
             p.append(bad("WH-P2", name, f"{name} is required"))
-    if not COUNTRY.match(t.country or ""):
-        p.append(bad("WH-P2", "country", "an ISO 3166 two-letter code"))
-    if t.sp_admin_email and not EMAIL.match(t.sp_admin_email):
-        p.append(bad("WH-P2", "sp_admin_email", "not an email address"))
+    if why := country_problem(t.country):
+        p.append(bad("WH-P2", "country", why))
+    if t.sp_admin_email and (why := problem(normalize_email, t.sp_admin_email)):
+        p.append(bad("WH-P2", "sp_admin_email", why))
     if t.auth_mode not in ("webex", "partner_sso"):
         p.append(bad("WH-P2", "auth_mode", "webex or partner_sso"))
     if t.auth_mode == "partner_sso" and not t.idp_entity_id:
@@ -330,13 +329,13 @@ def customer_field_problems(c: CustomerSpec, *, precheck: bool = False) -> list[
         p.append(bad("WH-P1", "packages", "a package is listed twice"))
     if unknown := [x for x in c.packages if x not in CUSTOMER_PACKAGES]:
         p.append(bad("WH-P1", "packages", f"not offered: {', '.join(unknown)}"))
-    if not COUNTRY.match((c.address or {}).get("country") or ""):
-        p.append(bad("WH-C1", "address.country", "an ISO 3166 two-letter code, e.g. US"))
+    if why := country_problem((c.address or {}).get("country")):
+        p.append(bad("WH-C1", "address.country", why))
     info = c.customer_info or {}
     if c.customer_info is not None and not precheck and not (info.get("name") or "").strip():
         p.append(bad("WH-C1", "customerInfo.name", "the customer's name is required"))
-    if c.customer_info is not None and not EMAIL.match(info.get("primaryEmail") or ""):
-        p.append(bad("WH-C1", "customerInfo.primaryEmail", "not an email address"))
+    if c.customer_info is not None and (why := problem(normalize_email, info.get("primaryEmail"))):
+        p.append(bad("WH-C1", "customerInfo.primaryEmail", why))
     return p
 
 
@@ -448,8 +447,8 @@ def subscriber_field_problems(sp: SubscriberSpec, *, precheck: bool = False) -> 
     p: list[Violation] = []
     if not precheck and not sp.customer_id:
         p.append(bad("WH-S1", "customerId", "the customer ID is required"))
-    if not EMAIL.match(sp.email or ""):
-        p.append(bad("WH-S1", "email", "a valid email address is required"))
+    if why := problem(normalize_email, sp.email):
+        p.append(bad("WH-S1", "email", f"a valid email address is required: {why}"))
     if sp.package is None:
         if not precheck:
             p.append(bad("WH-P1", "package", "exactly one package is required"))
@@ -474,13 +473,25 @@ def subscriber_field_problems(sp: SubscriberSpec, *, precheck: bool = False) -> 
         )
     if sp.extension and not EXTENSION.match(sp.extension):
         p.append(bad("WH-S1", "provisioningParameters.extension", "2 to 10 digits"))
-    if sp.primary_phone_number and not PHONE.match(sp.primary_phone_number):
-        p.append(bad("WH-S1", "provisioningParameters.primaryPhoneNumber", "not a phone number"))
+    if sp.primary_phone_number and (why := problem(normalize_phone, sp.primary_phone_number)):
+        p.append(bad("WH-S1", "provisioningParameters.primaryPhoneNumber", why))
     return p
 
 
-def _digits(number: str | None) -> str | None:
-    return "".join(ch for ch in number if ch.isdigit()) if number else None
+def _e164(number: str | None) -> str | None:
+    """WH-S3: a number as stored and compared, in E.164, so that ``+1 (415) 555-0100`` and
+    ``+14155550100`` are one number. None if it is not a number (the field check refuses it)."""
+    if not number:
+        return None
+    try:
+        return normalize_phone(number)
+    except ValueError:
+        return None
+
+
+def _stored_number(number: str | None) -> str | None:
+    """A subscriber's stored number; rows written before E.164 hold its bare digits."""
+    return f"+{number}" if number and number.isdigit() else number
 
 
 async def subscriber_conflicts(
@@ -570,9 +581,10 @@ async def subscriber_conflicts(
                         "the extension is taken in this customer",
                     )
                 )
-    if sp.primary_phone_number:
+    if number := _e164(sp.primary_phone_number):
+        # E.164, or the bare digits rows were stored with before
         q = select(WholesaleSubscriber.id).where(
-            WholesaleSubscriber.primary_phone_number == _digits(sp.primary_phone_number)
+            col(WholesaleSubscriber.primary_phone_number).in_([number, number[1:]])
         )
         if existing is not None:
             q = q.where(WholesaleSubscriber.id != existing.id)
@@ -676,7 +688,7 @@ async def provision_subscriber(
                 first_name=(sp.first_name or "").strip(),
                 last_name=(sp.last_name or "").strip(),
                 package=sp.package,
-                primary_phone_number=_digits(sp.primary_phone_number),
+                primary_phone_number=_e164(sp.primary_phone_number),
                 extension=sp.extension,
                 location_id=sp.location_id
                 or (customer.location_id if sp.package in CALLING_PACKAGES else None),
@@ -794,7 +806,8 @@ async def update_subscriber(
             package=package,
             first_name=sub.first_name,
             last_name=sub.last_name,
-            primary_phone_number=sp.primary_phone_number or sub.primary_phone_number,
+            primary_phone_number=sp.primary_phone_number
+            or _stored_number(sub.primary_phone_number),
             extension=sp.extension or sub.extension,
             location_id=sp.location_id
             or (sub.location_id if package in CALLING_PACKAGES else None),
@@ -831,7 +844,7 @@ async def update_subscriber(
                 await _close_assignment(s, sub.id, now)
                 await s.flush()
                 await _open_assignment(s, sub, customer, now)
-        sub.primary_phone_number = _digits(merged.primary_phone_number)
+        sub.primary_phone_number = _e164(merged.primary_phone_number)
         sub.extension = merged.extension
         sub.location_id = merged.location_id
         s.add(sub)
