@@ -558,5 +558,6 @@ if __name__ == "__main__":
     # Run as the importable module, so the baseline workflow is `scripts.bench_trials`'s
     # (the sandbox re-imports a workflow's module by name; `__main__` would not do).
     from scripts.bench_trials import main as _main
+    from scripts.exits import run_then_exit
 
-    _main()
+    run_then_exit(_main)  # the exit code, without finalization's abort (sdk-python#300)

@@ -8,7 +8,12 @@ task queue and the HTTP API. Ctrl-C stops everything; the next run reuses the da
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
+import os
 import signal
+import sys
+from typing import IO
 
 import structlog
 
@@ -64,11 +69,59 @@ async def _serve_api(settings: Settings, db_url: str, stop: asyncio.Event) -> No
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, db_url), host=host, port=int(port), log_config=None)
     )
-    server.install_signal_handlers = lambda: None
+    # uvicorn takes SIGINT/SIGTERM while it serves and raises them again once it has stopped,
+    # when the loop's handlers (see _run) are back: `stop` is set either way.
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
     await task
+
+
+class AlreadyRunning(Exception):
+    """Another `lifecycles dev` holds this data directory, or the API's address is taken."""
+
+
+def claim(settings: Settings) -> IO[str]:
+    """Hold ``<data dir>/dev.lock`` for as long as this process lives (the kernel lets it go
+    when the process ends, however it ends) and write in it where this stack answers; raise
+    :class:`AlreadyRunning`, saying where the other stack is, when it is held or when the API's
+    address is taken."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = (settings.data_dir / "dev.lock").resolve()
+    lock = path.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        try:
+            other = json.loads(lock.read() or "{}")
+        except ValueError:
+            other = {}
+        lock.close()
+        where = ", ".join(f"{k} {v}" for k, v in other.items()) or f"lock {path}"
+        raise AlreadyRunning(
+            f"a dev stack is already running from {settings.data_dir.resolve()} ({where}); "
+            "use it, or stop it (Ctrl-C in its terminal) first"
+        ) from None
+    if stack.port_open(settings.api_bind):
+        lock.close()
+        raise AlreadyRunning(
+            f"{settings.api_bind} (LIFECYCLES_API_BIND) is already taken: is a dev stack "
+            "running from another directory? Stop it, or set LIFECYCLES_API_BIND and "
+            "LIFECYCLES_DATA_DIR for a second one"
+        )
+    lock.seek(0)
+    lock.truncate()
+    json.dump(
+        {
+            "pid": os.getpid(),
+            "api": f"http://{settings.api_bind}/docs",
+            "temporal": settings.temporal_address,
+        },
+        lock,
+    )
+    lock.flush()
+    return lock
 
 
 async def _run(settings: Settings) -> None:
@@ -97,4 +150,10 @@ async def _run(settings: Settings) -> None:
 def main(settings: Settings | None = None) -> None:
     settings = settings or Settings(log_format="console")
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(_run(settings))
+    try:
+        lock = claim(settings)
+    except AlreadyRunning as err:
+        print(f"lifecycles dev: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    with lock:
+        asyncio.run(_run(settings))

@@ -305,4 +305,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from scripts.exits import run_then_exit
+
+    run_then_exit(main)  # the exit code, without finalization's abort (sdk-python#300)

@@ -8,13 +8,13 @@ registers its commands below.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
+from typing import NoReturn
 
 import typer
 
 from scripts.cli import devices, orgs, trials, wholesale
 from scripts.cli.common import database_url
+from scripts.exits import run_then_exit
 from workers.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Webex partner lifecycles on Temporal.")
@@ -39,13 +39,8 @@ def worker() -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(run_worker(settings))
-    # Stopped cleanly (activities finished, pool closed, "worker stopped" logged). Leave
-    # without interpreter finalization: a thread of the Temporal client's Rust core may still
-    # call into Python then, and CPython aborts ("PyGILState_Release ... finalizing",
-    # SIGABRT; temporalio/sdk-python#300). Seen here on 2 of 40 SIGTERMs.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # Stopped cleanly (activities finished, pool closed, "worker stopped" logged); main()
+    # leaves without interpreter finalization (scripts/exits.py, sdk-python#300).
 
 
 @app.command()
@@ -79,14 +74,20 @@ def _register_subcommands() -> None:
     from scripts.cli import billing as billing_cli
 
     billing_cli.register(app)
+    from scripts.cli import setup_assist
+
+    setup_assist.register(app)
 
 
 _register_subcommands()
 
 
-def main() -> None:
-    app(prog_name="lifecycles")
+def main() -> NoReturn:
+    """The console script: every command, including `dev`, `api`, `worker` and `demo`,
+    leaves with its exit code and without CPython's finalization, which can abort a process
+    that used the Temporal client after its work was done (scripts/exits.py)."""
+    run_then_exit(lambda: app(prog_name="lifecycles"))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
