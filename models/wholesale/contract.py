@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.common.contract import ActivityRef
+from models.common.contract import ActivityRef, RejectedMessage
 
 # Workflow states (the LifecycleState search attribute); ``api_status`` maps them to PX-1.
 CustomerState = Literal[
@@ -89,6 +89,7 @@ class CustomerCarry(Contract):
     approval_asked_at: datetime | None = None
     approval_reminders: int = 0
     changes: int = 0
+    rejected: list[RejectedMessage] = Field(default_factory=list)
 
 
 class CustomerInput(Contract):
@@ -170,6 +171,9 @@ class CustomerStatus(Contract):
     next_deadline_kind: str | None = None
     waiting_for: str = ""
     changes: int = Field(0, description="Package changes applied (carried across runs).")
+    rejected: list[RejectedMessage] = Field(
+        default_factory=list, description="signals refused lately, for operators"
+    )
     approval_asked_at: datetime | None = Field(
         None, description="PX-4: when the org's admin was asked to approve the attachment."
     )

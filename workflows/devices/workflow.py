@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
@@ -40,12 +41,18 @@ with workflow.unsafe.imports_passed_through():
     from models.devices.contract import DeviceNoticeBatch as NoticeBatch
 from workflows.common import (
     Deadline,
+    Inbox,
+    Lifecycle,
     act,
     fire_due,
+    parse,
     refuse,
     search_attribute_updates,
     wait_for,
 )
+
+# workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
+PARENT_SIGNALS_ONLY = "device-parent-signals-only"
 
 DEADLINE_LABELS = {
     "shipping_window": "nothing shipped yet: the device trial closes (TR-D2)",
@@ -56,7 +63,7 @@ DEADLINE_LABELS = {
 
 
 @workflow.defn(name="DeviceTrial")
-class DeviceTrial:
+class DeviceTrial(Lifecycle):
     @workflow.init
     def __init__(self, inp: DeviceTrialInput) -> None:
         self.inp = inp
@@ -78,8 +85,7 @@ class DeviceTrial:
         self.closed_reason: str | None = None
         self.sent: set[str] = set()  # reminder tags already sent
         self.notices: dict[str, NoticeView] = {}
-        self._signals: list[TrialConverted | TrialCancelled] = []
-        self._changed = False
+        self.inbox: Inbox[TrialConverted | TrialCancelled] = Inbox()
         self._lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
         self._published: tuple | None = None
@@ -92,8 +98,8 @@ class DeviceTrial:
         while self.state != "returned":
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
-            self._changed = False
+            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            self.inbox.changed = False
             await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -188,19 +194,29 @@ class DeviceTrial:
     # --- signals from the parent TrialLifecycle (queued; handled by the main loop) --------
 
     @workflow.signal
-    def trial_converted(self, sig: TrialConverted) -> None:
-        self._signals.append(sig)
-        self._changed = True
+    def trial_converted(self, *args: Any) -> None:
+        """From the parent TrialLifecycle only (it sends its run id)."""
+        self.inbox.receive("trial_converted", TrialConverted, args, "TR-V4")
 
     @workflow.signal
-    def trial_cancelled(self, sig: TrialCancelled) -> None:
-        self._signals.append(sig)
-        self._changed = True
+    def trial_cancelled(self, *args: Any) -> None:
+        """From the parent TrialLifecycle only (it sends its run id)."""
+        self.inbox.receive("trial_cancelled", TrialCancelled, args, "DV-1")
+
+    def _from_parent(self, sig: TrialConverted | TrialCancelled) -> bool:
+        """A parent-only signal sent by anyone else would put devices out of step with
+        their trial: refused (and shown), for lifecycles started after this check."""
+        if not workflow.patched(PARENT_SIGNALS_ONLY):
+            return True
+        parent = workflow.info().parent
+        return parent is not None and sig.trial_run_id == parent.run_id
 
     async def _handle_signals(self) -> None:
-        while self._signals:
-            sig = self._signals.pop(0)
-            if self.state == "returned":
+        while (sig := self.inbox.take()) is not None:
+            if not self._from_parent(sig):
+                name = "trial_converted" if isinstance(sig, TrialConverted) else "trial_cancelled"
+                self.inbox.reject(name, "only the device lifecycle's own trial sends this")
+            elif self.state == "returned":
                 workflow.logger.warning("ignored %s: nothing is owed", type(sig).__name__)
             elif isinstance(sig, TrialConverted):
                 # TR-V4: a converted trial still owes every device; nothing else changes.
@@ -229,9 +245,10 @@ class DeviceTrial:
     # --- updates: shipments and returns (the warehouse) ----------------------------------
 
     @workflow.update
-    async def record_shipment(self, req: ShipmentRequest) -> DeviceUpdateResult:
+    async def record_shipment(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_shipment(req)
+            self._validate_shipment(*args)
+            req = parse(ShipmentRequest, args, "TR-S4")
             now = workflow.now()
             shipped_at = req.ship_date or now
             rule = carrier_for(req.country)
@@ -263,7 +280,7 @@ class DeviceTrial:
                 self.return_due_at = self.expires_at + self.policy.days(self.policy.return_days)
                 self._due_set_at = now
             self._refresh_state()
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             await self._notify(  # the EULA, with the expiry date that DV-1 counts from
                 "device_eula",
@@ -283,7 +300,8 @@ class DeviceTrial:
             )
 
     @record_shipment.validator
-    def _validate_shipment(self, req: ShipmentRequest) -> None:
+    def _validate_shipment(self, *args: Any) -> None:
+        req = parse(ShipmentRequest, args, "TR-S4")
         if prior := self.shipments.get(req.device_type):
             raise refuse(
                 "TR-S4",
@@ -318,16 +336,17 @@ class DeviceTrial:
             raise refuse("TR-S4", "ship_date", "a ship date cannot be in the future")
 
     @workflow.update
-    async def record_return(self, req: ReturnRequest) -> DeviceUpdateResult:
+    async def record_return(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_return(req)
+            self._validate_return(*args)
+            req = parse(ReturnRequest, args, "DV-2")
             now = workflow.now()
             for serial in req.serials:
                 d = self.devices[serial]
                 d.state, d.returned_at = "returned", now
                 d.return_carrier, d.return_tracking = req.carrier, req.tracking
             self._refresh_state()
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             left = self._outstanding()
             return self._result(
@@ -336,7 +355,8 @@ class DeviceTrial:
             )
 
     @record_return.validator
-    def _validate_return(self, req: ReturnRequest) -> None:
+    def _validate_return(self, *args: Any) -> None:
+        req = parse(ReturnRequest, args, "DV-2")
         """DV-2: only serials shipped on this trial, each returned once."""
         if len(set(req.serials)) != len(req.serials):
             raise refuse("DV-2", "serials", "a serial number is listed twice")
@@ -346,10 +366,11 @@ class DeviceTrial:
             raise refuse("DV-2", "serials", f"already returned: {', '.join(again)}")
 
     @workflow.update
-    async def request_label(self, req: LabelRequest) -> DeviceUpdateResult:
+    async def request_label(self, *args: Any) -> DeviceUpdateResult:
         """DV-4: a lost return label is re-issued in the US only."""
         async with self._lock:
-            self._validate_label(req)
+            self._validate_label(*args)
+            req = parse(LabelRequest, args, "DV-4")
             issued: list[str] = []
             for sh in self._label_targets(req):
                 label = f"UPS-{self.inp.trial_id}-{sh.device_type}-{len(sh.labels) + 1}"
@@ -363,7 +384,7 @@ class DeviceTrial:
                     device_type=sh.device_type,
                     missing=self._missing_text(),
                 )
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             return self._result(f"new UPS return label(s): {', '.join(issued)}")
 
@@ -375,7 +396,8 @@ class DeviceTrial:
         ]
 
     @request_label.validator
-    def _validate_label(self, req: LabelRequest) -> None:
+    def _validate_label(self, *args: Any) -> None:
+        req = parse(LabelRequest, args, "DV-4")
         targets = self._label_targets(req)
         if not targets:
             what = f"{req.device_type} " if req.device_type else ""
@@ -403,9 +425,10 @@ class DeviceTrial:
         return self.policy.max_days - used
 
     @workflow.update
-    async def request_extension(self, req: ExtensionRequest) -> DeviceUpdateResult:
+    async def request_extension(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_request_extension(req)
+            self._validate_request_extension(*args)
+            req = parse(ExtensionRequest, args, "TR-D2")
             ext = ExtensionView(
                 seq=len(self.extensions) + 1,
                 days=req.days,
@@ -414,7 +437,7 @@ class DeviceTrial:
                 requested_at=workflow.now(),
             )
             self.extensions.append(ext)
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             room = self._room_days()
             await self._notify(
@@ -429,7 +452,8 @@ class DeviceTrial:
             return self._result(f"pending: approval by the trials team{note}", extension=ext)
 
     @request_extension.validator
-    def _validate_request_extension(self, req: ExtensionRequest) -> None:
+    def _validate_request_extension(self, *args: Any) -> None:
+        parse(ExtensionRequest, args, "TR-D2")
         if not self.shipments:
             raise refuse("TR-D2", "state", "nothing shipped yet: the device clock has not started")
         if self.cancelled_at is not None:
@@ -444,9 +468,10 @@ class DeviceTrial:
             )
 
     @workflow.update
-    async def approve_extension(self, req: ApproveExtension) -> DeviceUpdateResult:
+    async def approve_extension(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_approve(req)
+            self._validate_approve(*args)
+            req = parse(ApproveExtension, args, "TR-D2")
             ext = self._pending()
             assert ext is not None and self.expires_at is not None
             now = workflow.now()
@@ -455,7 +480,7 @@ class DeviceTrial:
             self.return_due_at = self.expires_at + self.policy.days(self.policy.return_days)
             self._due_set_at = now
             self._refresh_state()
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             await self._notify("device_extension_approved", str(ext.seq), days=str(ext.days))
             return self._result(
@@ -464,7 +489,8 @@ class DeviceTrial:
             )
 
     @approve_extension.validator
-    def _validate_approve(self, req: ApproveExtension) -> None:
+    def _validate_approve(self, *args: Any) -> None:
+        parse(ApproveExtension, args, "TR-D2")
         ext = self._pending()
         if ext is None:
             raise refuse("TR-D2", "state", "no extension request is pending")
@@ -482,14 +508,15 @@ class DeviceTrial:
             )
 
     @workflow.update
-    async def reject_extension(self, req: RejectExtension) -> DeviceUpdateResult:
+    async def reject_extension(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_reject(req)
+            self._validate_reject(*args)
+            req = parse(RejectExtension, args, "TR-D2")
             ext = self._pending()
             assert ext is not None
             ext.state, ext.decided_at = "rejected", workflow.now()
             ext.decided_by, ext.decision_reason = req.rejected_by, req.reason
-            self._changed = True
+            self.inbox.changed = True
             await self._publish(self._next_deadline())
             await self._notify(
                 "device_extension_rejected",
@@ -500,7 +527,8 @@ class DeviceTrial:
             return self._result("extension rejected", extension=ext)
 
     @reject_extension.validator
-    def _validate_reject(self, req: RejectExtension) -> None:
+    def _validate_reject(self, *args: Any) -> None:
+        parse(RejectExtension, args, "TR-D2")
         if self._pending() is None:
             raise refuse("TR-D2", "state", "no extension request is pending")
 
@@ -542,6 +570,7 @@ class DeviceTrial:
             next_deadline_kind=d.kind if d else None,
             waiting_for=self._waiting_for(d),
             notices=list(self.notices.values()),
+            rejected=list(self.inbox.rejected),
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -605,7 +634,7 @@ class DeviceTrial:
                     )
                 )
             workflow.set_current_details(self._details(st))
-            record = st.model_dump(exclude={"notices", "waiting_for"})
+            record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
             if record != self._recorded:
                 self._recorded = record
                 await act(
@@ -616,6 +645,7 @@ class DeviceTrial:
         lines = [
             f"**Devices of trial {st.trial_id}**: `{st.state}`",
             f"Waiting for: {st.waiting_for}",
+            *self.inbox.details(),
         ]
         for sh in st.shipments:
             back = sum(1 for s in sh.serials if s not in st.outstanding)

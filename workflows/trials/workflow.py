@@ -334,7 +334,9 @@ class TrialLifecycle(Lifecycle):
         self.cancelled_at = at
         self.cancelled_by = req.by
         # Devices: returns now due two weeks after the cancellation (DV-1).
-        await self._devices_signal("trial_cancelled", TrialCancelled(at=at))
+        await self._devices_signal(
+            "trial_cancelled", TrialCancelled(at=at, trial_run_id=workflow.info().run_id)
+        )
 
     # --- updates (validated; the caller gets an answer or a refusal) ---------------------
 
@@ -444,7 +446,9 @@ class TrialLifecycle(Lifecycle):
             self.state = "converted"
             self.converted_at = now
             self.order_id = req.order_id
-            await self._devices_signal("trial_converted", TrialConverted())  # TR-V4: still owed
+            await self._devices_signal(  # TR-V4: still owed
+                "trial_converted", TrialConverted(trial_run_id=workflow.info().run_id)
+            )
             self.inbox.changed = True
             return self._result("converted to paid; trial usage data kept (TR-V1)")
 

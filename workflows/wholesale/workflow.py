@@ -14,6 +14,7 @@ activity.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 
@@ -37,8 +38,11 @@ with workflow.unsafe.imports_passed_through():
     )
 from workflows.common import (
     Deadline,
+    Inbox,
+    Lifecycle,
     act,
     fire_due,
+    parse,
     refuse,
     search_attribute_updates,
     wait_for,
@@ -61,7 +65,7 @@ DEADLINE_LABELS = {
 
 
 @workflow.defn(name="WholesaleCustomerProvisioning")
-class WholesaleCustomerProvisioning:
+class WholesaleCustomerProvisioning(Lifecycle):
     @workflow.init
     def __init__(self, inp: CustomerInput) -> None:
         self.inp = inp
@@ -76,9 +80,10 @@ class WholesaleCustomerProvisioning:
         self.approval_asked_at = carry.approval_asked_at
         self.approval_reminders = carry.approval_reminders
         self.changes = carry.changes
-        self._inbox: list[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = []
+        self.inbox: Inbox[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = (
+            Inbox(carry.rejected)
+        )
         self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
-        self._changed = False
         self._lock = asyncio.Lock()
         self._published: tuple | None = None
 
@@ -93,15 +98,15 @@ class WholesaleCustomerProvisioning:
             if (
                 self._history_is_long()
                 and not self._lock.locked()
-                and not self._inbox  # a queued signal or change is never carried over: handle it
+                and not self.inbox.queue  # a queued signal or change is never carried over
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state != "deleted":
                     workflow.continue_as_new(self._carry_input())
             deadline = self._next_deadline()
             self._publish(deadline)
-            await wait_for(deadline, lambda: self._changed, DEADLINE_LABELS)
-            self._changed = False
+            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            self.inbox.changed = False
             await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish(None)
@@ -194,18 +199,15 @@ class WholesaleCustomerProvisioning:
     # --- signals and accepted changes (queued; the main loop handles them under the lock) -
 
     @workflow.signal
-    def compliance_cleared(self, sig: ComplianceCleared) -> None:
-        self._inbox.append(sig)
-        self._changed = True
+    def compliance_cleared(self, *args: Any) -> None:
+        self.inbox.receive("compliance_cleared", ComplianceCleared, args, "WH-C2")
 
     @workflow.signal
-    def org_attach_decision(self, sig: AttachDecision) -> None:
-        self._inbox.append(sig)
-        self._changed = True
+    def org_attach_decision(self, *args: Any) -> None:
+        self.inbox.receive("org_attach_decision", AttachDecision, args, "PX-4")
 
     async def _handle_signals(self) -> None:
-        while self._inbox:
-            sig = self._inbox.pop(0)
+        while (sig := self.inbox.take()) is not None:
             if isinstance(sig, CustomerChange):
                 await self._apply_update(sig)
             elif isinstance(sig, DeleteRequest):
@@ -243,7 +245,8 @@ class WholesaleCustomerProvisioning:
     # --- updates (validated: one change in flight at a time) -----------------------------
 
     @workflow.update
-    async def update_customer(self, change: CustomerChange) -> ChangeResult:
+    async def update_customer(self, *args: Any) -> ChangeResult:
+        change = parse(CustomerChange, args, "WH-C5")
         if workflow.patched(CHANGE_IN_MAIN_LOOP):
             self._validate_update(change)  # again: two updates may share one activation
             return self._queue(change, "package change accepted (WH-C5)")
@@ -253,6 +256,9 @@ class WholesaleCustomerProvisioning:
             return ChangeResult(state=self.state, message=message)
 
     @update_customer.validator
+    def _validate_update_args(self, *args: Any) -> None:
+        self._validate_update(parse(CustomerChange, args, "WH-C5"))
+
     def _validate_update(self, change: CustomerChange) -> None:
         self._refuse_if_busy()
         if self.state not in SETTLED:
@@ -265,7 +271,8 @@ class WholesaleCustomerProvisioning:
             raise refuse("WH-C5", "packages", "the complete package list is required")
 
     @workflow.update
-    async def delete_customer(self, req: DeleteRequest) -> ChangeResult:
+    async def delete_customer(self, *args: Any) -> ChangeResult:
+        req = parse(DeleteRequest, args, "WH-C5")
         if workflow.patched(CHANGE_IN_MAIN_LOOP):
             self._validate_delete(req)
             return self._queue(req, "removal accepted (WH-C5)")
@@ -275,6 +282,9 @@ class WholesaleCustomerProvisioning:
             return ChangeResult(state=self.state, message="wholesale services removed")
 
     @delete_customer.validator
+    def _validate_delete_args(self, *args: Any) -> None:
+        self._validate_delete(parse(DeleteRequest, args, "WH-C5"))
+
     def _validate_delete(self, req: DeleteRequest) -> None:
         self._refuse_if_busy()
         if self.state not in DELETABLE:
@@ -296,8 +306,7 @@ class WholesaleCustomerProvisioning:
 
     def _queue(self, change: CustomerChange | DeleteRequest, message: str) -> ChangeResult:
         self._change = change
-        self._inbox.append(change)
-        self._changed = True
+        self.inbox.put(change)
         return ChangeResult(state=self.state, message=message)
 
     async def _apply_update(self, change: CustomerChange) -> str:
@@ -312,7 +321,7 @@ class WholesaleCustomerProvisioning:
         self.state = outcome.state
         self.changes += 1
         self._change = None
-        self._changed = True
+        self.inbox.changed = True
         return outcome.message
 
     async def _apply_delete(self) -> None:
@@ -325,7 +334,7 @@ class WholesaleCustomerProvisioning:
         )
         self.state = "deleted"
         self._change = None
-        self._changed = True
+        self.inbox.changed = True
 
     # --- query --------------------------------------------------------------------------
 
@@ -353,6 +362,7 @@ class WholesaleCustomerProvisioning:
             waiting_for=self._waiting_for(d),
             changes=self.changes,
             approval_asked_at=self.approval_asked_at,
+            rejected=list(self.inbox.rejected),
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -389,6 +399,7 @@ class WholesaleCustomerProvisioning:
                     approval_asked_at=self.approval_asked_at,
                     approval_reminders=self.approval_reminders,
                     changes=self.changes,
+                    rejected=list(self.inbox.rejected),
                 )
             }
         )
@@ -397,19 +408,19 @@ class WholesaleCustomerProvisioning:
         """Search attributes and current details, when they changed. The read model is
         written by the activities themselves, in the transaction of each effect."""
         key = (self.state, self.org_id, deadline)
-        if key == self._published:
-            return
-        self._published = key
-        workflow.upsert_search_attributes(
-            search_attribute_updates(
-                self.state, self.inp.partner_org_id, self.org_id or None, deadline
+        if key != self._published:
+            self._published = key
+            workflow.upsert_search_attributes(
+                search_attribute_updates(
+                    self.state, self.inp.partner_org_id, self.org_id or None, deadline
+                )
             )
-        )
         st = self.status()
         lines = [
             f"**Wholesale customer {st.customer_id}**: `{st.state}` (API: `{st.api_status}`)",
             f"Org: {st.org_id or '-'}",
             f"Waiting for: {st.waiting_for}",
+            *self.inbox.details(),
         ]
         if st.hold_started_at:
             lines.append(
