@@ -11,21 +11,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
 
 from models.common.contract import ActivityRef, RejectedMessage
-from models.common.countries import region_of
-from models.trials.contract import Contract, DevicePolicy, NoticeView
+from models.common.countries import COUNTRIES, Carrier
+from models.common.outbox import NoticeView
+from models.common.types import CountryCode
+from models.trials.contract import Contract, DevicePolicy
 
 DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned"]
 DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
 SerialState = Literal["shipped", "returned", "overdue"]
 ExtensionState = Literal["pending", "approved", "rejected"]
-Carrier = Literal["UPS", "DHL", "Expeditors"]
 
 
 def device_workflow_id(trial_id: str) -> str:
@@ -41,8 +38,6 @@ def _utc(v: datetime | None) -> datetime | None:
 
 # --- DV-3: the return carrier by region --------------------------------------------------
 
-EMEAR_EXTRA = frozenset({"RU"})  # EMEAR = Europe, Middle East, Africa and Russia
-
 
 class CarrierRule(BaseModel):
     region: str
@@ -53,9 +48,11 @@ class CarrierRule(BaseModel):
 
 def carrier_for(country: str) -> CarrierRule | None:
     """DV-3: US → a return label in each box, the customer calls UPS; Canada and EMEAR → DHL;
-    Australia → Expeditors. Elsewhere there is no return carrier (None)."""
-    c = country.upper()
-    if c == "US":
+    Australia → Expeditors. Elsewhere there is no return carrier (None). The region is the
+    country's, from the one country table (EMEAR: Europe, Russia, the Middle East, Africa)."""
+    known = COUNTRIES.get(country.strip().upper())
+    region = known.device_region if known else None
+    if region == "US":
         return CarrierRule(
             region="US",
             carrier="UPS",
@@ -63,16 +60,16 @@ def carrier_for(country: str) -> CarrierRule | None:
             instructions="A prepaid UPS return label is in each box: attach it and call UPS "
             "to schedule the pickup.",
         )
-    if c == "AU":
+    if region == "AU":
         return CarrierRule(
             region="AU",
             carrier="Expeditors",
             return_label_in_box=False,
             instructions="Returns go by Expeditors: contact Expeditors to arrange the pickup.",
         )
-    if c == "CA" or c in EMEAR_EXTRA or region_of(c) in ("europe", "middle_east_africa"):
+    if region in ("CA", "EMEAR"):
         return CarrierRule(
-            region="CA" if c == "CA" else "EMEAR",
+            region=region,
             carrier="DHL",
             return_label_in_box=False,
             instructions="Returns go by DHL: contact DHL to book the pickup and the label.",
@@ -102,17 +99,12 @@ class ShipmentRequest(Contract):
     quantity: int = Field(ge=1)
     serials: list[str]
     ship_date: datetime | None = Field(None, description="Default: now. Never in the future.")
-    country: str = Field(description="Destination, ISO 3166 two letters (DV-3 carrier).")
+    country: CountryCode = Field(description="Destination, ISO 3166 two letters (DV-3 carrier).")
 
     @field_validator("serials")
     @classmethod
     def _strip(cls, v: list[str]) -> list[str]:
         return [s.strip() for s in v]
-
-    @field_validator("country")
-    @classmethod
-    def _upper(cls, v: str) -> str:
-        return v.strip().upper()
 
     @field_validator("ship_date")
     @classmethod
@@ -262,89 +254,6 @@ class DeviceNoticeBatch(Contract):
     due_at: datetime
     trials_team_email: str
     context: dict[str, str] = Field(default_factory=dict)
-
-
-# --- read model (written by activities only) ------------------------------------------------
-
-
-def _ts(nullable: bool = True, index: bool = False) -> sa.Column:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
-
-
-class DeviceTrialRow(SQLModel, table=True):
-    """One device lifecycle (``devices-<trial_id>``)."""
-
-    __tablename__ = "device_trial"
-
-    trial_id: str = SQLField(primary_key=True, foreign_key="trial.id", max_length=40)
-    workflow_id: str = SQLField(max_length=80, unique=True)
-    partner_org_id: str = SQLField(index=True, max_length=40)
-    customer_org_id: str = SQLField(index=True, max_length=40)
-    state: str = SQLField(max_length=24, index=True)
-    trial_days: int
-    first_shipped_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    expires_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    return_due_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    converted_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    cancelled_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    overdue_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    returned_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    closed_reason: str | None = SQLField(default=None, max_length=200)
-    next_deadline_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    next_deadline_kind: str | None = SQLField(default=None, max_length=48)
-    created_at: datetime = SQLField(sa_column=_ts(nullable=False))
-    updated_at: datetime = SQLField(sa_column=_ts(nullable=False))
-
-
-class DeviceShipment(SQLModel, table=True):
-    """TR-S4: the unique constraint makes "one shipment per device type, ever" hold here too."""
-
-    __tablename__ = "device_shipment"
-    __table_args__ = (sa.UniqueConstraint("trial_id", "device_type"),)
-
-    id: int | None = SQLField(default=None, primary_key=True)
-    trial_id: str = SQLField(foreign_key="device_trial.trial_id", index=True, max_length=40)
-    device_type: str = SQLField(max_length=16)
-    model: str = SQLField(max_length=80)
-    quantity: int
-    country: str = SQLField(max_length=2)
-    region: str = SQLField(max_length=8)
-    carrier: str = SQLField(max_length=16)  # DV-3
-    return_label_in_box: bool
-    labels: list[str] = SQLField(sa_column=sa.Column(JSONB, nullable=False))  # DV-4
-    shipped_at: datetime = SQLField(sa_column=_ts(nullable=False))
-
-
-class Device(SQLModel, table=True):
-    """One shipped serial number and where it is (DV-2)."""
-
-    __tablename__ = "device"
-
-    trial_id: str = SQLField(foreign_key="device_trial.trial_id", primary_key=True, max_length=40)
-    serial: str = SQLField(primary_key=True, max_length=64)
-    device_type: str = SQLField(max_length=16)
-    model: str = SQLField(max_length=80)
-    state: str = SQLField(max_length=16, index=True)  # shipped | returned | overdue
-    shipped_at: datetime = SQLField(sa_column=_ts(nullable=False))
-    returned_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    return_carrier: str | None = SQLField(default=None, max_length=40)
-    return_tracking: str | None = SQLField(default=None, max_length=80)
-
-
-class DeviceExtension(SQLModel, table=True):
-    """TR-D2: an extension request and the trials team's decision."""
-
-    __tablename__ = "device_extension"
-
-    trial_id: str = SQLField(foreign_key="device_trial.trial_id", primary_key=True, max_length=40)
-    seq: int = SQLField(primary_key=True)
-    days: int
-    reason: str = SQLField(max_length=500)
-    state: str = SQLField(max_length=16)  # pending | approved | rejected
-    requested_at: datetime = SQLField(sa_column=_ts(nullable=False))
-    decided_at: datetime | None = SQLField(default=None, sa_column=_ts())
-    decided_by: str | None = SQLField(default=None, max_length=254)
-    decision_reason: str | None = SQLField(default=None, max_length=500)
 
 
 class DeviceActivity:
