@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from models.common.contract import ActivityRef, Command, Stored
 from models.common.outbox import NoticeView
@@ -40,6 +41,12 @@ SetupStepName = Literal["who", "purpose", "partner-org", "customer-org", "servic
 STEPS: tuple[str, ...] = ("who", "purpose", "partner-org", "customer-org", "services", "review")
 
 
+class OrderCommand(Command):
+    """What callers send: snake_case (Temporal, CLI) or camelCase (the HTTP API) alike."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
 def order_workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
@@ -63,12 +70,12 @@ class OrderPolicy(Stored):
         return self.close_days_flex if offer in FLEX_OFFERS else self.close_days_other
 
 
-class OrderLine(Command):
+class OrderLine(OrderCommand):
     service: str = Field(max_length=16, description="meetings, calling or messaging.")
     quantity: int = Field(ge=1, le=1_000_000)
 
 
-class OrderCreate(Command):
+class OrderCreate(OrderCommand):
     """An order from the ordering system (SO-1). Checked by ``rules.check_order``."""
 
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -98,7 +105,7 @@ class OrderInput(Stored):
 # --- the wizard's answers (SO-3..SO-13): sent whole at every step, saved only by commit --------
 
 
-class OrgChoice(Command):
+class OrgChoice(OrderCommand):
     """SO-5: confirm the proposed exact match, choose a candidate, create a new org, or say
     "not my org" (the wizard stops: contact Cisco)."""
 
@@ -110,29 +117,29 @@ class OrgChoice(Command):
     country: str | None = Field(None, max_length=2)
 
 
-class MeetingSite(Command):
+class MeetingSite(OrderCommand):
     name: str = Field(max_length=30, description="Site URL name: <name>.webex.com.")
     timezone: str = Field(max_length=64)
     early_adopter: bool = False
     licenses: int | None = Field(None, ge=0, le=1_000_000)
 
 
-class MeetingsSetup(Command):
+class MeetingsSetup(OrderCommand):
     setup: Literal["now", "later"] = "now"
     sites: list[MeetingSite] = Field(default_factory=list, max_length=20)
 
 
-class CallingSetup(Command):
+class CallingSetup(OrderCommand):
     setup: Literal["now", "later"] = "now"
     location_name: str | None = Field(None, max_length=80)
     country: str | None = Field(None, max_length=2, description="Where most users are.")
 
 
-class MessagingSetup(Command):
+class MessagingSetup(OrderCommand):
     setup: Literal["now", "later"] = "now"
 
 
-class ServicesAnswers(Command):
+class ServicesAnswers(OrderCommand):
     """SO-8 per purchased service (SO-12: only those), SO-9/SO-13 *set up later*."""
 
     meetings: MeetingsSetup | None = None
@@ -141,7 +148,7 @@ class ServicesAnswers(Command):
     subdomain: str | None = Field(None, max_length=63, description="Enterprise settings.")
 
 
-class SetupAnswers(Command):
+class SetupAnswers(OrderCommand):
     who: Literal["me", "colleague", "customer"] | None = None  # SO-4
     handoff_email: str | None = Field(None, max_length=254)  # SO-4: colleague
     purpose: Literal["customer", "my_company"] | None = None  # SO-11
@@ -154,35 +161,35 @@ class SetupAnswers(Command):
     provision_and_start_billing: bool = False  # SO-10
 
 
-class SetupStep(Command):
+class SetupStep(OrderCommand):
     step: SetupStepName
     answers: SetupAnswers = Field(default_factory=SetupAnswers)
 
 
-class ServicesResume(Command):
+class ServicesResume(OrderCommand):
     """SO-9/SO-13: set-up resumed at a later sign-in for the services left for later."""
 
     services: ServicesAnswers
     provision_and_start_billing: bool = True
 
 
-class BeginSetup(Command):
+class BeginSetup(OrderCommand):
     pass
 
 
-class ChangeContact(Command):
+class ChangeContact(OrderCommand):
     email: str = Field(max_length=254)
 
 
-class ChangeStartDate(Command):
+class ChangeStartDate(OrderCommand):
     requested_start_date: date
 
 
-class Resend(Command):
+class Resend(OrderCommand):
     pass
 
 
-class CancelOrder(Command):
+class CancelOrder(OrderCommand):
     reason: str = Field("", max_length=500)
 
 
