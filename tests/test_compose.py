@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML  # a dependency of check-jsonschema
+from ruamel.yaml import YAML  # pinned in the dev extra
 from temporalio.api.enums.v1 import IndexedValueType
 
 from workflows.search_attributes import ALL
