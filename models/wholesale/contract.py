@@ -5,12 +5,13 @@ when it accepted the request: the workflow's history stays small."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from models.common.contract import ActivityRef, RejectedMessage
+from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
 
 # Workflow states (the LifecycleState search attribute); ``api_status`` maps them to PX-1.
 CustomerState = Literal[
@@ -56,19 +57,41 @@ def customer_workflow_id(customer_id: str) -> str:
     return f"wholesale-customer-{customer_id}"
 
 
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Bounds: what the columns of wholesale_customer hold (models/wholesale/tables.py).
+Id = Annotated[str, Field(min_length=1, max_length=40)]
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+Text = Annotated[str, Field(max_length=2000)]
+Email = Annotated[str, Field(max_length=254)]
+CustomerPackage = Literal[
+    "common_area_calling", "webex_voice", "webex_calling", "webex_suite", "webex_meetings"
+]
+JSON_MAX = 16_384  # a JSONB document taken from a command: bounded, so history stays small
 
 
-class WholesalePolicy(Contract):
-    compliance_hold_hours: float = 72.0
-    compliance_recheck_hours: float = 6.0
-    operations_email: str = "wholesale-ops@localhost"
-    attach_approval_reminder_days: float = 3.0
-    attach_approval_days: float = 14.0
-    max_history_events: int = 10_000
+def _bounded_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, default=str)) > JSON_MAX:
+        raise ValueError(f"at most {JSON_MAX} characters of JSON")
+    return value
 
-    day_seconds: float = 86400.0  # LIFECYCLES_DAY_SECONDS: compresses hours and days alike
+
+BoundedJson = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+Address = Annotated[
+    dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=50)]],
+    Field(max_length=8),
+]
+
+
+class WholesalePolicy(Stored):
+    compliance_hold_hours: float = Field(72.0, ge=0, le=24 * 3650)
+    compliance_recheck_hours: float = Field(6.0, gt=0, le=24 * 3650)
+    operations_email: Email = "wholesale-ops@localhost"
+    attach_approval_reminder_days: float = Field(3.0, ge=0, le=3650)
+    attach_approval_days: float = Field(14.0, ge=0, le=3650)
+    max_history_events: int = Field(10_000, ge=1, le=51_200)
+
+    day_seconds: float = Field(
+        86400.0, gt=0, le=86400.0
+    )  # LIFECYCLES_DAY_SECONDS: compresses hours and days alike
 
     def hours(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds / 24)
@@ -77,102 +100,105 @@ class WholesalePolicy(Contract):
         return timedelta(seconds=n * self.day_seconds)
 
 
-class CustomerCarry(Contract):
+class CustomerCarry(Stored):
     """What a continued-as-new run takes over from the previous one."""
 
     state: CustomerState
-    org_id: str | None = None
+    org_id: Id | None = None
     hold_started_at: datetime | None = None
     next_recheck_at: datetime | None = None
-    rechecks: int = 0
+    rechecks: Count = 0
     escalated_at: datetime | None = None
     approval_asked_at: datetime | None = None
-    approval_reminders: int = 0
-    changes: int = 0
+    approval_reminders: Count = 0
+    changes: Count = 0
     rejected: list[RejectedMessage] = Field(default_factory=list)
 
 
-class CustomerInput(Contract):
-    customer_id: str
-    partner_org_id: str
-    sub_partner_org_id: str | None = None
+class CustomerInput(Stored):
+    customer_id: Id
+    partner_org_id: Id
+    sub_partner_org_id: Id | None = None
     policy: WholesalePolicy
     carry: CustomerCarry | None = None
 
 
-class ProvisionStep(Contract):
+class ProvisionStep(Stored):
     """Activity input: screen (unless cleared), ask approval (unless approved), provision."""
 
-    customer_id: str
+    customer_id: Id
     compliance_cleared: bool = False
     attach_approved: bool = False
 
 
-class Outcome(Contract):
+class Outcome(Stored):
     state: CustomerState
-    org_id: str | None = None
-    message: str = ""
+    org_id: Id | None = None
+    message: Text = ""
 
 
 # --- updates --------------------------------------------------------------------------------
 
 
-class CustomerChange(Contract):
+class CustomerChange(Command):
     """WH-C5: the complete package list wanted afterwards, and optionally a new address or
     external ID. The API has stored nothing yet; the activity writes it."""
 
-    packages: list[str]
-    external_id: str | None = None
-    address: dict | None = None
-    provisioning_parameters: dict | None = None
+    packages: list[CustomerPackage] = Field(max_length=5)
+    external_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    address: Address | None = None
+    provisioning_parameters: BoundedJson | None = None
 
 
-class DeleteRequest(Contract):
-    by: str = ""
+class DeleteRequest(Command):
+    by: Email = ""
 
 
-class ChangeResult(Contract):
+class ChangeResult(Stored):
     state: CustomerState
-    message: str = ""
+    message: Text = ""
 
 
 # --- signals --------------------------------------------------------------------------------
 
 
-class ComplianceCleared(Contract):
+class ComplianceCleared(Command):
     """WH-C2: an operator cleared the compliance hold."""
 
-    by: str = "operations"
-    note: str = ""
+    by: Email = "operations"
+    note: Text = ""
 
 
-class AttachDecision(Contract):
+class AttachDecision(Command):
     """PX-4: the existing org's admin approved (or refused) the attachment."""
 
     approved: bool
-    by: str = ""
+    by: Email = ""
 
 
 # --- query ----------------------------------------------------------------------------------
 
 
-class CustomerStatus(Contract):
-    customer_id: str
+class CustomerStatus(Stored):
+    customer_id: Id
     state: CustomerState
     api_status: ApiStatus
-    partner_org_id: str
-    org_id: str | None = None
+    partner_org_id: Id
+    org_id: Id | None = None
     hold_started_at: datetime | None = None
     next_recheck_at: datetime | None = None
     escalate_at: datetime | None = None
     escalated_at: datetime | None = None
-    rechecks: int = 0
+    rechecks: Count = 0
     next_deadline_at: datetime | None = None
-    next_deadline_kind: str | None = None
+    next_deadline_kind: Annotated[str, Field(max_length=64)] | None = None
     waiting_for: str = ""
     changes: int = Field(0, description="Package changes applied (carried across runs).")
     rejected: list[RejectedMessage] = Field(
         default_factory=list, description="signals refused lately, for operators"
+    )
+    failure: StepFailure | None = Field(
+        default=None, description="the step that failed for good (state error); see `retry`"
     )
     approval_asked_at: datetime | None = Field(
         None, description="PX-4: when the org's admin was asked to approve the attachment."

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from models.common.countries import region_of
 from models.common.db import Database
 from models.common.mail import Mailer
-from models.common.notices import deliver, put
+from models.common.outbox import deliver, put
 from models.common.tables import Org, OrgUser
 from models.wholesale import problems as P
 from models.wholesale.contract import SETTLED, CustomerChange, Outcome, ProvisionStep
