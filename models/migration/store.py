@@ -131,7 +131,9 @@ async def conflicts(
     ).first() is not None:
         p.append(problem("enterprise", "id", "WH-M1", "this enterprise is already migrating"))
 
-    by_email = {normal_email(u.email): u for u in x.users}
+    by_email: dict[str, list[str]] = {}
+    for u in x.users:
+        by_email.setdefault(normal_email(u.email), []).append(u.id)
     emails = list(by_email)
     for chunk in _chunks(emails):
         for email in (
@@ -139,14 +141,15 @@ async def conflicts(
                 select(WholesaleSubscriber.email).where(col(WholesaleSubscriber.email).in_(chunk))
             )
         ).all():
-            p.append(
+            p += [
                 problem(
-                    user_subject(by_email[email].id),
+                    user_subject(uid),
                     "email",
                     "WH-S3",
                     "already provisioned as a subscriber of another customer or partner",
                 )
-            )
+                for uid in by_email[email]
+            ]
         rows = (
             await s.exec(
                 select(OrgUser.email, Org.kind)
@@ -155,19 +158,26 @@ async def conflicts(
             )
         ).all()
         for email, kind in rows:
-            subject = user_subject(by_email[email].id)
-            if kind == "free":
-                warn.append(
-                    problem(
-                        subject,
-                        "email",
-                        "PX-2",
-                        "belongs to a free Webex account: the user must consent to the move",
-                        blocking=False,
+            for uid in by_email[email]:
+                if kind == "free":
+                    warn.append(
+                        problem(
+                            user_subject(uid),
+                            "email",
+                            "PX-2",
+                            "belongs to a free Webex account: the user must consent to the move",
+                            blocking=False,
+                        )
                     )
-                )
-            else:
-                p.append(problem(subject, "email", "WH-S3", "the email is in use in another org"))
+                else:
+                    p.append(
+                        problem(
+                            user_subject(uid),
+                            "email",
+                            "WH-S3",
+                            "the email is in use in another org",
+                        )
+                    )
 
     owner = {u.number: u.id for u in x.users if u.number}
     numbers = list({n.number for n in x.numbers} | set(owner))
