@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.billing.contract import BillingPolicy
 from models.orders.contract import OrderPolicy
 from models.migration.contract import MigrationPolicy
+from models.setup_assist.contract import SetupAssistPolicy
 from models.trials.contract import DevicePolicy, TrialPolicy
 from models.wholesale.contract import WholesalePolicy
 
@@ -222,6 +223,80 @@ class Settings(BaseSettings):
     migration_max_history_events: int = Field(
         10_000, ge=100, description="A migration continues as new past this many events."
     )
+
+    # --- Policy: Setup Assist (WH-A1..A7; snapshotted when a project is submitted) -----------
+    setup_assist_min_notice_business_days: int = Field(
+        6, ge=0, le=60, description="WH-A2: submit at least this many business days before."
+    )
+    setup_assist_info_due_business_days: int = Field(
+        2, ge=1, le=60, description="WH-A4: requested information is due in this many."
+    )
+    setup_assist_support_business_days: int = Field(
+        5, ge=1, le=60, description="WH-A6: Standard support after the migration date."
+    )
+    setup_assist_express_call_max_minutes: int = Field(
+        60, ge=1, le=600, description="WH-A6: the longest Express customer call."
+    )
+    setup_assist_express_max_seats: int = Field(
+        5, ge=1, description="WH-A1: Express up to this many seats, Standard above."
+    )
+    setup_assist_handoff_business_days: int = Field(
+        1, ge=1, le=60, description="Planned length of the Standard hand-off (timeline only)."
+    )
+    setup_assist_team_email: str = Field(
+        "setup-assist@localhost", description="WH-A4: Cisco's Setup Assist team (escalations)."
+    )
+
+    # --- Policy: subscription orders (SO, PX-5; snapshotted when an order is accepted) ------
+    order_rep_alert_days: float = Field(
+        1.0, gt=0, description="SO-2: set-up not started this long after the email: alert the rep."
+    )
+    order_close_days_flex: float = Field(
+        7.0, gt=0, description="PX-5: an A-FLEX / A-Flex-3 order closes unprovisioned after this."
+    )
+    order_close_days_other: float = Field(
+        30.0, gt=0, description="PX-5: an order of another offer closes unprovisioned after this."
+    )
+    order_active_user_days: int = Field(
+        90, ge=1, description="SO-5: a user active this recently counts as an active user."
+    )
+    order_unlikely_after_days: int = Field(
+        365, ge=1, description="SO-5: no verified domain and no activity this long: unlikely org."
+    )
+    order_setup_url: str = Field(
+        "http://127.0.0.1:8000/orders/setup", description="SO-1: the set-up link's page."
+    )
+    order_account_rep_email: str = Field(
+        "account-rep@localhost", description="SO-2: the rep alerted when an order names none."
+    )
+    order_setup_token_key: SecretStr = Field(
+        SecretStr("dev-only-order-setup-key-change-me"),
+        description="SO-1: HMAC key that signs set-up links (set it in production).",
+    )
+
+    def order_policy(self) -> OrderPolicy:
+        return OrderPolicy(
+            day_seconds=self.day_seconds,
+            rep_alert_days=self.order_rep_alert_days,
+            close_days_flex=self.order_close_days_flex,
+            close_days_other=self.order_close_days_other,
+            active_user_days=self.order_active_user_days,
+            unlikely_after_days=self.order_unlikely_after_days,
+            setup_url=self.order_setup_url,
+            account_rep_email=self.order_account_rep_email,
+        )
+
+    def setup_assist_policy(self) -> SetupAssistPolicy:
+        return SetupAssistPolicy(
+            day_seconds=self.day_seconds,
+            min_notice_business_days=self.setup_assist_min_notice_business_days,
+            info_due_business_days=self.setup_assist_info_due_business_days,
+            support_business_days=self.setup_assist_support_business_days,
+            express_call_max_minutes=self.setup_assist_express_call_max_minutes,
+            express_max_seats=self.setup_assist_express_max_seats,
+            handoff_business_days=self.setup_assist_handoff_business_days,
+            team_email=self.setup_assist_team_email,
+        )
 
     def migration_policy(self) -> MigrationPolicy:
         return MigrationPolicy(
