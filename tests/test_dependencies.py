@@ -42,13 +42,11 @@ def _imports(tree: ast.Module) -> Iterator[tuple[str, int, bool]]:
 
     def walk(node: ast.AST, in_function: bool) -> Iterator[tuple[str, int, bool]]:
         for child in ast.iter_child_nodes(node):
-            names: list[str] = []
             if isinstance(child, ast.Import):
-                names = [alias.name for alias in child.names]
+                for alias in child.names:
+                    yield alias.name.partition(".")[0], child.lineno, not in_function
             elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                names = [child.module]
-            for name in names:
-                yield name.partition(".")[0], child.lineno, not in_function
+                yield child.module.partition(".")[0], child.lineno, not in_function
             inner = in_function or isinstance(
                 child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
             )
