@@ -121,8 +121,8 @@ def _id_out(r: BillingReport) -> ReportIdOut:
         id=r.id,
         billingStartDate=r.billing_start_date.isoformat(),
         billingEndDate=r.billing_end_date.isoformat(),
-        type=r.type,  # type: ignore[arg-type]
-        category=r.category,  # type: ignore[arg-type]
+        type=r.type,
+        category=r.category,
         internal=r.internal,
     )
 
@@ -223,9 +223,9 @@ async def list_billing_reports(
                 id=r.id,
                 billingStartDate=r.billing_start_date.isoformat(),
                 billingEndDate=r.billing_end_date.isoformat(),
-                status=r.status,  # type: ignore[arg-type]
-                type=r.type,  # type: ignore[arg-type]
-                category=r.category,  # type: ignore[arg-type]
+                status=r.status,
+                type=r.type,
+                category=r.category,
             )
             for r in rows
         ]
@@ -254,12 +254,12 @@ async def get_billing_report(
         id=r.id,
         billingStartDate=r.billing_start_date.isoformat(),
         billingEndDate=r.billing_end_date.isoformat(),
-        type=r.type,  # type: ignore[arg-type]
-        category=r.category,  # type: ignore[arg-type]
+        type=r.type,
+        category=r.category,
         subPartnerOrgId=r.sub_partner_org_id,
         created=_iso(r.created_at),
         createdBy=r.created_by,
-        status=r.status,  # type: ignore[arg-type]
+        status=r.status,
         tempDownloadURL=url,
         errors=[ReportErrorOut(code=e["code"], description=e["description"]) for e in r.errors],
     )

@@ -120,7 +120,7 @@ async def status_of(client: Client, db: Database, m: Migration) -> MigrationProg
     return MigrationProgress(
         migration_id=m.id,
         workflow_id=m.workflow_id,
-        phase=m.state,  # type: ignore[arg-type]
+        phase=m.state,
         total=m.total_users,
         done=m.users_done,
         failed=m.users_failed,

@@ -187,7 +187,7 @@ async def list_(
 
 
 @router.get("/{orderId}", name="get_order", summary="An order, its services and state")
-async def get(request: Request, order_id: OrderId, actor: Actor = Depends(acting(READ))):  # type: ignore[no-untyped-def]
+async def get(request: Request, order_id: OrderId, actor: Actor = Depends(acting(READ))):
     row = await _order(request, actor, order_id)
     return JSONResponse(order_out(row, await _services(request, row.id)))
 
@@ -293,7 +293,7 @@ async def setup_caller(
     return await _order(request, actor, order_id)
 
 
-async def _bearer(request: Request):  # type: ignore[no-untyped-def]
+async def _bearer(request: Request):
     from api.auth import bearer
 
     return await bearer(request)

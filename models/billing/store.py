@@ -224,7 +224,7 @@ async def add_charge(s: AsyncSession, c: ChargeSpec) -> bool:
         )
         .on_conflict_do_nothing(index_elements=["source_key"])
         .returning(col(BillingCharge.id))
-    )  # type: ignore[call-overload]
+    )
     return row.first() is not None
 
 
@@ -250,7 +250,7 @@ def _exists(field: str, message: str) -> Violation:
     return Violation("WH-B4", field, message, REPORT_EXISTS, 409)
 
 
-def visible(scope: Scope | None, q):  # type: ignore[no-untyped-def]
+def visible(scope: Scope | None, q):
     """WH-B8: a partner sees its own reports and its sub-partners'; a sub-partner its own.
     ``None``: the operator (CLI) sees every report."""
     if scope is None:
@@ -310,7 +310,7 @@ async def create_report(
         )
         .on_conflict_do_nothing()
         .returning(col(BillingReport.id))
-    )  # type: ignore[call-overload]
+    )
     if inserted.first() is not None:
         row = await s.get(BillingReport, report_id)
         assert row is not None
@@ -574,7 +574,7 @@ async def generate_report(db: Database, report_id: str, policy: BillingPolicy) -
             update(BillingReport)
             .where(col(BillingReport.id) == report_id, col(BillingReport.status) == "IN_PROGRESS")
             .values(status="COMPLETED", completed_at=_now(), file_name=name, rows=rows, bytes=size)
-        )  # type: ignore[call-overload]
+        )
     if not done.rowcount:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(path.unlink)
@@ -593,14 +593,14 @@ async def fail_report(db: Database, report_id: str, errors: list[ReportError]) -
                 completed_at=_now(),
                 errors=[e.model_dump(mode="json") for e in errors],
             )
-        )  # type: ignore[call-overload]
+        )
     return ReportOutcome(report_id=report_id, status="FAILED", errors=errors)
 
 
 def outcome_of(r: BillingReport) -> ReportOutcome:
     return ReportOutcome(
         report_id=r.id,
-        status=r.status,  # type: ignore[arg-type]
+        status=r.status,
         rows=r.rows,
         bytes=r.bytes,
         errors=[ReportError.model_validate(e) for e in r.errors],
@@ -655,7 +655,7 @@ async def monthly_reports(db: Database, job: MonthlyJob) -> MonthlyResult:
                         bytes=0,
                     )
                     .on_conflict_do_nothing()
-                )  # type: ignore[call-overload]
+                )
             s.add(BillingReconciliationMonth(month=first, reports=len(partners), created_at=now))
         pending = (
             await s.exec(

@@ -44,7 +44,7 @@ def _storable(v: str) -> str:
     return v
 
 
-def Text(max_length: int, min_length: int = 0):  # type: ignore[no-untyped-def]
+def Text(max_length: int, min_length: int = 0):
     return Annotated[
         str,
         StringConstraints(max_length=max_length, min_length=min_length, strip_whitespace=True),

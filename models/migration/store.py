@@ -365,7 +365,7 @@ async def create_migration(
                     col(MigrationUser.migration_id) == m.id, col(MigrationUser.user_id).in_(chunk)
                 )
                 .values(client="uc_one")
-            )  # type: ignore[call-overload]
+            )
     return m, report
 
 
@@ -379,7 +379,7 @@ def _external_id(data: Any) -> str:
 async def _insert_many(s: AsyncSession, table: type, rows: list[dict[str, Any]]) -> None:
     for chunk in _chunks(rows, 2000):
         if chunk:
-            await s.exec(insert(table).values(chunk))  # type: ignore[call-overload]
+            await s.exec(insert(table).values(chunk))
 
 
 async def open_migration(
@@ -425,7 +425,7 @@ async def _set(s: AsyncSession, migration_id: str, **values: Any) -> None:
         update(Migration)
         .where(col(Migration.id) == migration_id)
         .values(updated_at=_now(), **values)
-    )  # type: ignore[call-overload]
+    )
 
 
 async def set_phase(db: Database, migration_id: str, phase: str, reason: str = "") -> None:
@@ -544,7 +544,7 @@ async def _record_org(s: AsyncSession, m: Migration, c: WholesaleCustomer) -> No
                 insert(PhoneNumber)
                 .values([{"number": n, "org_id": c.org_id, "state": "assigned"} for n in chunk])
                 .on_conflict_do_nothing(index_elements=["number"])
-                .returning(PhoneNumber.number)  # type: ignore[arg-type]
+                .returning(PhoneNumber.number)
             )
         ]
     for chunk in _chunks(created):
@@ -554,13 +554,13 @@ async def _record_org(s: AsyncSession, m: Migration, c: WholesaleCustomer) -> No
                 col(MigrationNumber.migration_id) == m.id, col(MigrationNumber.number).in_(chunk)
             )
             .values(created=True)
-        )  # type: ignore[call-overload]
+        )
     # The wholesale customer has one calling location: every BroadWorks site maps to it.
     await s.exec(
         update(MigrationLocation)
         .where(col(MigrationLocation.migration_id) == m.id)
         .values(webex_location_id=c.location_id)
-    )  # type: ignore[call-overload]
+    )
     await _set(s, m.id, org_id=c.org_id)
 
 
@@ -670,7 +670,7 @@ async def provision_batch(
                 update(MigrationUser)
                 .where(col(MigrationUser.migration_id) == m.id, col(MigrationUser.idx) == idx)
                 .values(updated_at=now, **r)
-            )  # type: ignore[call-overload]
+            )
         counts = await _counts(s, m.id)
         values: dict[str, Any] = dict(
             users_done=counts.get("provisioned", 0), users_failed=counts.get("failed", 0)
@@ -687,7 +687,7 @@ async def provision_batch(
         failed=failed,
         total_done=values["users_done"],
         total_failed=values["users_failed"],
-        phase=phase,  # type: ignore[arg-type]
+        phase=phase,
         reason=reason,
     )
 
@@ -729,7 +729,7 @@ async def cut_over_batch(
                     col(MigrationDevice.state) == "broadworks",
                 )
                 .values(state="moved", moved_at=now)
-            )  # type: ignore[call-overload]
+            )
             await s.exec(
                 update(MigrationSoftClient)
                 .where(
@@ -738,7 +738,7 @@ async def cut_over_batch(
                     col(MigrationSoftClient.client) == "uc_one",
                 )
                 .values(client="webex_app", upgraded_at=now)
-            )  # type: ignore[call-overload]
+            )
         for u in users:
             key = f"migration:{m.partner_org_id}:{m.external_id}:px8:{u.email}"
             subject, body = px8_notice(
@@ -762,7 +762,7 @@ async def cut_over_batch(
                 update(MigrationUser)
                 .where(col(MigrationUser.migration_id) == m.id, col(MigrationUser.idx).in_(chunk))
                 .values(state="moved", updated_at=now)
-            )  # type: ignore[call-overload]
+            )
             await s.exec(
                 update(MigrationUser)
                 .where(
@@ -771,7 +771,7 @@ async def cut_over_batch(
                     col(MigrationUser.client) == "uc_one",
                 )
                 .values(client="webex_app")
-            )  # type: ignore[call-overload]
+            )
         phase = None
         if arg.last:
             phase = "completed"
@@ -780,7 +780,7 @@ async def cut_over_batch(
     for i in range(0, len(keys), 50):
         await deliver(db, mailer, keys[i : i + 50])
         heartbeat(arg.start + i)
-    return BatchResult(done=len(users), total_done=moved, phase=phase)  # type: ignore[arg-type]
+    return BatchResult(done=len(users), total_done=moved, phase=phase)
 
 
 # --- rollback: what the migration created, and nothing else --------------------------------
@@ -812,24 +812,24 @@ async def rollback(
                 delete(WholesalePackageAssignment).where(
                     col(WholesalePackageAssignment.subscriber_id).in_(chunk)
                 )
-            )  # type: ignore[call-overload]
+            )
             r = await s.exec(
                 delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id).in_(chunk))
-            )  # type: ignore[call-overload]
+            )
             result.subscribers += r.rowcount or 0
         if m.customer_id:  # anything else the customer held (none expected)
             await s.exec(
                 delete(WholesalePackageAssignment).where(
                     col(WholesalePackageAssignment.customer_id) == m.customer_id
                 )
-            )  # type: ignore[call-overload]
+            )
             await s.exec(
                 delete(WholesaleSubscriber).where(
                     col(WholesaleSubscriber.customer_id) == m.customer_id
                 )
-            )  # type: ignore[call-overload]
+            )
         for chunk in _chunks(created):
-            r = await s.exec(delete(OrgUser).where(col(OrgUser.id).in_(chunk)))  # type: ignore[call-overload]
+            r = await s.exec(delete(OrgUser).where(col(OrgUser.id).in_(chunk)))
             result.users += r.rowcount or 0
         for u in users:
             if u.previous_org_id and m.org_id:
@@ -837,7 +837,7 @@ async def rollback(
                     update(OrgUser)
                     .where(col(OrgUser.email) == u.email, col(OrgUser.org_id) == m.org_id)
                     .values(org_id=u.previous_org_id)
-                )  # type: ignore[call-overload]
+                )
         numbers = (
             await s.exec(
                 select(MigrationNumber.number).where(
@@ -846,12 +846,12 @@ async def rollback(
             )
         ).all()
         for chunk in _chunks(list(numbers)):
-            r = await s.exec(delete(PhoneNumber).where(col(PhoneNumber.number).in_(chunk)))  # type: ignore[call-overload]
+            r = await s.exec(delete(PhoneNumber).where(col(PhoneNumber.number).in_(chunk)))
             result.numbers += r.rowcount or 0
         if m.customer_id:
             c = await s.get(WholesaleCustomer, m.customer_id)
             if c is not None:
-                await s.exec(delete(WholesaleCustomer).where(col(WholesaleCustomer.id) == c.id))  # type: ignore[call-overload]
+                await s.exec(delete(WholesaleCustomer).where(col(WholesaleCustomer.id) == c.id))
                 result.customer_removed = True
                 if c.org_id and not c.attach:
                     left = (
@@ -862,12 +862,12 @@ async def rollback(
                         )
                     ).one()
                     if left == 0:
-                        await s.exec(delete(Org).where(col(Org.id) == c.org_id))  # type: ignore[call-overload]
+                        await s.exec(delete(Org).where(col(Org.id) == c.org_id))
         await s.exec(
             update(MigrationUser)
             .where(col(MigrationUser.migration_id) == m.id)
             .values(state="rolled_back", subscriber_id=None, updated_at=_now())
-        )  # type: ignore[call-overload]
+        )
         await _set(s, m.id, state="rolled_back")
     return result
 

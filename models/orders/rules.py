@@ -229,7 +229,7 @@ def check_answers(
     return v
 
 
-def check_choice(c, field: str) -> list[Violation]:  # type: ignore[no-untyped-def]
+def check_choice(c, field: str) -> list[Violation]:
     if c.action == "not_mine":
         return [
             Violation(
@@ -288,7 +288,7 @@ def check_services(
     return v
 
 
-def check_sites(sites, quantity: int) -> list[Violation]:  # type: ignore[no-untyped-def]
+def check_sites(sites, quantity: int) -> list[Violation]:
     v: list[Violation] = []
     if not sites:
         return [Violation("SO-8", "services.meetings.sites", "at least one Webex site")]

@@ -124,7 +124,7 @@ async def create_order(
             insert(OrderRecord)
             .values(**row.model_dump())
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(OrderRecord.id)  # type: ignore[arg-type]
+            .returning(OrderRecord.id)
         )
     ).first()
     if inserted is None:  # a concurrent create won: same body is the same order
@@ -736,7 +736,7 @@ async def _claim_subdomain(s: AsyncSession, row: OrderRecord, sub: str, at: date
             insert(OrgSubdomain)
             .values(subdomain=sub, org_id=row.customer_org_id, order_id=row.id, created_at=at)
             .on_conflict_do_nothing()
-            .returning(OrgSubdomain.subdomain)  # type: ignore[arg-type]
+            .returning(OrgSubdomain.subdomain)
         )
     ).first()
     if inserted is None:
@@ -927,7 +927,7 @@ async def _services(s: AsyncSession, order_id: str) -> list[OrderService]:
 
 def _outcome(row: OrderRecord, services: list[OrderService], message: str) -> SetupOutcome:
     return SetupOutcome(
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         partner_org_id=row.partner_org_id,
         customer_org_id=row.customer_org_id,
         deferred_services=[x.service for x in services if x.status in ("deferred", "pending")]

@@ -45,7 +45,7 @@ class PhaseDef:
     tasks: tuple[TaskDef, ...]
 
 
-def _tasks(phase: int, cisco: list[tuple[str, str]], partner: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+def _tasks(phase: int, cisco: list[tuple[str, str]], partner: list[tuple[str, str]]):
     out = [TaskDef(f"{phase}.c{i}", "cisco", t, s) for i, (t, s) in enumerate(cisco, 1)]
     out += [TaskDef(f"{phase}.p{i}", "partner", t, s) for i, (t, s) in enumerate(partner, 1)]
     return tuple(out)

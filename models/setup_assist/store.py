@@ -277,7 +277,7 @@ async def resolve_submission(
         customer_id=customer.id,
         customer_org_id=req.customer_org_id,
         subscription_id=req.subscription_id,
-        flow=flow,  # type: ignore[arg-type]
+        flow=flow,
         seats=seats,
         country=country,
         submitted_on=today,
@@ -295,7 +295,7 @@ async def resolve_submission(
             customer_org_id=req.customer_org_id,
             external_customer_id=customer.external_id,
             location_id=req.location_id,
-            flow=flow,  # type: ignore[arg-type]
+            flow=flow,
             service_name=service,
             sku=sku,
             description=f"Wholesale Setup Assist {flow.title()} ({how})",
@@ -366,7 +366,7 @@ async def submit(
                     updated_at=now,
                 )
                 .on_conflict_do_nothing()
-            )  # type: ignore[call-overload]
+            )
         return inp
 
 
@@ -519,7 +519,7 @@ async def apply_step(
                 next_deadline_kind=st.next_deadline_kind,
                 updated_at=_now(),
             )
-        )  # type: ignore[call-overload]
+        )
         rows = await _outbox_rows(s, row, step.notices, step.team_email, workflow_id)
         await put_many(s, rows)
     sent = await deliver(db, mailer, [r["key"] for r in rows])

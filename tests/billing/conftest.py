@@ -258,7 +258,7 @@ def billing_settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path,
         billing_report_dir=tmp_path / "reports",
-        billing_url_signing_key="test-signing-key",  # type: ignore[arg-type]
+        billing_url_signing_key="test-signing-key",
     )
 
 
@@ -269,7 +269,7 @@ async def bill(
     database_url: str,
     mailer: Mailer,
     task_queue: str,
-    run_worker,  # type: ignore[no-untyped-def]
+    run_worker,
     billing_settings: Settings,
 ) -> AsyncIterator[Billing]:
     app = create_app(

@@ -13,7 +13,7 @@ from workers.settings import get_settings
 
 
 @pytest.fixture
-def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("LIFECYCLES_DATABASE_URL", database_url)
     monkeypatch.setenv("LIFECYCLES_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()

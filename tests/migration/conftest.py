@@ -103,7 +103,7 @@ class Migrations:
     async def decide(self, wid: str, what: str, **body: Any) -> httpx.Response:
         return await self.http.post(f"/v1/migrations/{wid}/{what}", json=body, headers=self.auth)
 
-    async def describe(self, workflow_id: str):  # type: ignore[no-untyped-def]
+    async def describe(self, workflow_id: str):
         """The raw execution info (the SDK's typed description cannot decode the
         time-skipping server's datetime search attributes)."""
         desc = await self.env.client.workflow_service.describe_workflow_execution(
@@ -142,7 +142,7 @@ async def mig(
     database_url: str,
     mailer: Mailer,
     task_queue: str,
-    run_worker,  # type: ignore[no-untyped-def]
+    run_worker,
     mig_settings: Settings,
 ) -> AsyncIterator[Migrations]:
     app = create_app(

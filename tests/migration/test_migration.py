@@ -82,7 +82,7 @@ async def test_wh_m1_px_8_sample_migrated_with_the_right_package_and_number(
     assert len(await mig.notices(NOTICE_KIND)) == 6
 
 
-def mailer_of(mig: Migrations):  # type: ignore[no-untyped-def]
+def mailer_of(mig: Migrations):
     from models.common.mail import Mailer
 
     return Mailer(smtp_url=None, mail_from="lifecycles@test")
@@ -90,11 +90,11 @@ def mailer_of(mig: Migrations):  # type: ignore[no-untyped-def]
 
 async def test_wh_m1_a_failing_user_is_retried_then_reported_while_the_rest_complete(
     mig: Migrations, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     real = store.provision_one
     attempts: list[str] = []
 
-    async def flaky(db, mailer, scope, spec):  # type: ignore[no-untyped-def]
+    async def flaky(db, mailer, scope, spec):
         if spec.email == "chloe@pizza-palace.example":
             attempts.append(spec.email)
             raise ConnectionError("BroadWorks user lookup timed out")

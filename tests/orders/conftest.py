@@ -103,7 +103,7 @@ class Orders:
         base.update(kw)
         return OrderCreate.model_validate(base)
 
-    async def accept(self, submitted_by: str | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+    async def accept(self, submitted_by: str | None = None, **kw: Any):
         req = self.request(**kw)
         row, _ = await accept_order(
             self.env.client,
@@ -115,17 +115,17 @@ class Orders:
         )
         return self.handle(row.id)
 
-    def handle(self, order_id: str):  # type: ignore[no-untyped-def]
+    def handle(self, order_id: str):
         return self.env.client.get_workflow_handle_for(
             SubscriptionOrder.run, order_workflow_id(order_id)
         )
 
-    async def status(self, h) -> OrderStatus:  # type: ignore[no-untyped-def]
+    async def status(self, h) -> OrderStatus:
         return await h.query(SubscriptionOrder.status)
 
     async def until(
         self, h, pred: Callable[[OrderStatus], bool], attempts: int = 300
-    ) -> OrderStatus:  # type: ignore[no-untyped-def]
+    ) -> OrderStatus:
         """Poll the status until ``pred`` holds (the worker catches up after a time skip)."""
         st = await self.status(h)
         for _ in range(attempts):
@@ -164,20 +164,20 @@ class Orders:
                 out[table] = [r[0] for r in rows]
         return out
 
-    async def ready(self, **kw: Any):  # type: ignore[no-untyped-def]
+    async def ready(self, **kw: Any):
         """An order whose email went out and whose wizard is open."""
         h = await self.accept(**kw)
         await self.until(h, lambda s: s.state == "awaiting_setup")
         await h.execute_update(SubscriptionOrder.begin_setup, {})
         return h
 
-    async def step(self, h, step: str, **answers: Any):  # type: ignore[no-untyped-def]
+    async def step(self, h, step: str, **answers: Any):
         r = await h.execute_update(
             SubscriptionOrder.check_setup, {"step": step, "answers": answers}
         )
         return r.step
 
-    async def commit(self, h, **answers: Any):  # type: ignore[no-untyped-def]
+    async def commit(self, h, **answers: Any):
         return await h.execute_update(SubscriptionOrder.commit_setup, answers)
 
 
@@ -207,7 +207,7 @@ def new_partner_and_customer(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def orders(
     env: WorkflowEnvironment, db: Database, task_queue: str, run_worker
-) -> AsyncIterator[Orders]:  # type: ignore[no-untyped-def]
+) -> AsyncIterator[Orders]:
     async with run_worker():
         o = await Orders(env, db, task_queue).setup()
         o.answers = new_partner_and_customer  # type: ignore[attr-defined]
@@ -241,7 +241,7 @@ async def api(
 
 
 @contextlib.contextmanager
-def refused(rule: str, field: str | None = None):  # type: ignore[no-untyped-def]
+def refused(rule: str, field: str | None = None):
     """An update refused naming ``rule`` (and ``field``)."""
     with pytest.raises(WorkflowUpdateFailedError) as err:
         yield err

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 from tests.orders.conftest import Orders
 
 
-def body(**kw):  # type: ignore[no-untyped-def]
+def body(**kw):
     b = {
         "orderId": "WEB-1",
         "offer": "A-WX",

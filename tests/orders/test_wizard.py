@@ -11,7 +11,7 @@ from tests.orders.conftest import new_partner_and_customer, refused
 from workflows.orders.workflow import SubscriptionOrder
 
 
-def oid(h) -> str:  # type: ignore[no-untyped-def]
+def oid(h) -> str:
     return h.id.removeprefix("order-")
 
 

@@ -125,7 +125,7 @@ class SetupAssistWorld:
                 )
         return org_id, location
 
-    async def _template(self, s) -> str:  # type: ignore[no-untyped-def]
+    async def _template(self, s) -> str:
         from models.wholesale.tables import WholesaleTemplate
 
         row = (
@@ -225,7 +225,7 @@ async def sa(
     database_url: str,
     mailer: Mailer,
     task_queue: str,
-    run_worker,  # type: ignore[no-untyped-def]
+    run_worker,
     sa_settings: Settings,
 ) -> AsyncIterator[SetupAssistWorld]:
     app = create_app(

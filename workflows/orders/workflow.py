@@ -170,7 +170,7 @@ class SubscriptionOrder(Lifecycle):
     def _t(self, kind: str, d: Deadline | None, **kw: Any) -> Transition:
         return Transition(
             order_id=self.inp.order_id,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             state=self.state,
             at=workflow.now(),
             round=self.email_round,

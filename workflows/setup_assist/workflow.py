@@ -420,7 +420,7 @@ class SetupAssistProject(Lifecycle):
             current_phase_name=cur.name if cur else None,
             phases=[p.model_copy(deep=True) for p in self.phases],
             open_tasks=open_tasks,
-            owed_by=sorted(owed),  # type: ignore[arg-type]
+            owed_by=sorted(owed),
             info_requests=[r.model_copy() for r in self.info],
             migration_date=self.migration_date,
             support_ends_on=self.support_ends_on,
