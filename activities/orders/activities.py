@@ -110,9 +110,9 @@ class OrderActivities(Activities):
             msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise ApplicationError(msg, type=RULE_VIOLATION, non_retryable=True) from None
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise ApplicationError(
-                    f"TR-V1 (trial_id): no running trial {conv.trial_id}",
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise ApplicationError(  # no such trial, or its lifecycle has ended
+                    f"TR-V1 (trial_id): trial {conv.trial_id} cannot convert: {err.message}",
                     type=RULE_VIOLATION,
                     non_retryable=True,
                 ) from None
