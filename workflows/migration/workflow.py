@@ -58,7 +58,7 @@ class BroadWorksMigration(Lifecycle):
         self.org_id = c.org_id
         self.total = c.total
         self.done = c.done
-        self.failed = c.failed
+        self.failed_users = c.failed
         self.moved = c.moved
         self.next_index = c.next_index
         self.started_at = c.started_at
@@ -160,7 +160,7 @@ class BroadWorksMigration(Lifecycle):
             except ActivityError as err:
                 await self._fail(f"users {start + 1}-{end}: {_cause(err)}")
                 return
-            self.done, self.failed = result.total_done, result.total_failed
+            self.done, self.failed_users = result.total_done, result.total_failed
             self.next_index = end
             if last:
                 self.action = ""
@@ -278,7 +278,7 @@ class BroadWorksMigration(Lifecycle):
                             org_id=self.org_id,
                             total=self.total,
                             done=self.done,
-                            failed=self.failed,
+                            failed=self.failed_users,
                             moved=self.moved,
                             next_index=self.next_index,
                             started_at=self.started_at,
@@ -334,7 +334,7 @@ class BroadWorksMigration(Lifecycle):
     @workflow.query
     def progress(self) -> MigrationProgress:
         moving = self.phase == "cut_over"
-        finished = self.moved if moving else self.done + self.failed
+        finished = self.moved if moving else self.done + self.failed_users
         left = max(0, self.total - finished) if self.phase in ("provisioning", "cut_over") else 0
         rate, eta = 0.0, None
         if self.phase in ("provisioning", "cut_over") and self.phase_started_at is not None:
@@ -349,7 +349,7 @@ class BroadWorksMigration(Lifecycle):
             action=self.action,
             total=self.total,
             done=self.done,
-            failed=self.failed,
+            failed=self.failed_users,
             left=left,
             moved=self.moved,
             rate_per_second=round(rate, 3),
