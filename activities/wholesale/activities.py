@@ -38,6 +38,11 @@ class WholesaleActivities(Activities):
         """WH-C2: the hold is too old; onboarding stops and operations gets the case."""
         await store.escalate_compliance(self.db, self.mailer, customer_id, operations_email)
 
+    @activity.defn(name="wholesale_mark_changing")
+    async def mark_changing(self, customer_id: str, state: str) -> None:
+        """PX-3: show the accepted change (``updating``/``deleting``) in the read model."""
+        await store.mark_changing(self.db, customer_id, state)
+
     @activity.defn
     async def apply_customer_change(self, customer_id: str, change: CustomerChange) -> Outcome:
         """WH-C5: the complete package list wanted afterwards."""

@@ -231,25 +231,7 @@ async def get_customer(
     return customer_out(c)
 
 
-async def _db_clock(request: Request):
-    async with db_of(request).session() as s:
-        return (await s.exec(text("SELECT clock_timestamp()"))).one()[0]  # type: ignore[call-overload]
-
-
-async def _mark(request: Request, customer_id: str, status: str, since) -> None:
-    """Show the change in flight at once, unless the workflow already wrote a later status."""
-    async with db_of(request).session() as s:
-        await s.exec(
-            text(
-                "UPDATE wholesale_customer SET status = :status, "
-                "status_changed_at = clock_timestamp() "
-                "WHERE id = :id AND status_changed_at < :since"
-            ).bindparams(status=status, id=customer_id, since=since)
-        )  # type: ignore[call-overload]
-
-
 async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb: str) -> None:
-    since = await _db_clock(request)
     key = idempotency_key(request)
     handle = request.app.state.client.get_workflow_handle(c.workflow_id)
     try:
@@ -267,7 +249,6 @@ async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb
         if err.status == RPCStatusCode.NOT_FOUND:
             raise not_found("customer") from None
         raise
-    await _mark(request, c.id, "updating" if verb == "put" else "deleting", since)
 
 
 @router.put(

@@ -215,3 +215,6 @@ class WholesaleActivity:
     escalate_compliance = ActivityRef[None]("escalate_compliance")
     apply_customer_change = ActivityRef[Outcome]("apply_customer_change", Outcome)
     remove_customer = ActivityRef[None]("remove_customer")
+    # PX-3: the read model shows an accepted change until it is applied (state "updating"
+    # or "deleting"); run by the workflow just before apply_customer_change/remove_customer.
+    mark_changing = ActivityRef[None]("wholesale_mark_changing")

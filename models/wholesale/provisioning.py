@@ -380,6 +380,19 @@ async def escalate_compliance(
     await deliver(db, mailer, [key])
 
 
+async def mark_changing(db: Database, customer_id: str, state: str) -> None:
+    """PX-3: the read model shows an accepted change (``updating``) or removal
+    (``deleting``) until the step that applies it writes the outcome. Written by the
+    workflow's own activity, never by the API behind the workflow's back."""
+    if state not in ("updating", "deleting"):
+        raise _fail(f"not a change in flight: {state}")
+    async with db.session() as s:
+        c = await locked_customer(s, customer_id)
+        if c is None or c.status == "deleting":
+            return  # removed already (a retry), or a removal is shown already
+        await set_customer(s, customer_id, status=state)
+
+
 async def apply_customer_change(db: Database, customer_id: str, change: CustomerChange) -> Outcome:
     """WH-C5: the complete package list wanted afterwards. A package still held by
     subscribers is kept, with an error saying so."""
@@ -390,7 +403,7 @@ async def apply_customer_change(db: Database, customer_id: str, change: Customer
         template = await s.get(WholesaleTemplate, c.provisioning_id)
         if template is None:  # a template is never deleted; if one were, no retry heals it
             raise _fail(f"no onboarding template {c.provisioning_id}")
-        wanted = list(dict.fromkeys(change.packages))
+        wanted: list[str] = list(dict.fromkeys(change.packages))
         removed = [p["name"] for p in c.packages if p["name"] not in wanted]
         held = set(
             (

@@ -2,7 +2,8 @@
 assignments (what WH-B1 bills from), API tokens, the restricted-party list, idempotency keys.
 
 Created by migration 0003 only. Customers and subscribers are the read model the HTTP API
-lists from; the customer's workflow (or the API, under the customer's row lock) keeps them.
+lists from: a customer's row is written by its workflow's activities, a subscriber's by the
+API's store transactions under the customer's row lock.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class WholesaleCustomer(SQLModel, table=True):
     """Read model of one ``WholesaleCustomerProvisioning`` workflow (PX-1 status).
 
     ``packages`` holds the per-package status: ``[{name, status, warnings, errors}]``.
-    ``status_changed_at`` is PostgreSQL's clock: a late "updating" write of the API never
-    overwrites the workflow's later final status.
+    Only the workflow's activities write it (the API never writes a status);
+    ``status_changed_at`` is PostgreSQL's clock at each write.
     """
 
     __tablename__ = "wholesale_customer"

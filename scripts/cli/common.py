@@ -36,15 +36,25 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
 def run(coro: Awaitable[Any]) -> Any:
     """Run a coroutine; print a refusal (``RuleError``, raised here or by a workflow's
     update, details intact) one violation per line and exit 2."""
+    from pydantic import ValidationError
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError
 
-    from models.common.refusal import RuleError
+    from models.common.refusal import RuleError, Violation
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (RuleError, WorkflowUpdateFailedError) as err:
-        refusal = err if isinstance(err, RuleError) else RuleError.from_failure(err)
+    except (RuleError, WorkflowUpdateFailedError, ValidationError) as err:
+        refusal: RuleError | None
+        if isinstance(err, ValidationError):  # a command the contract refuses (e.g. --note)
+            refusal = RuleError(
+                [
+                    Violation("", ".".join(str(p) for p in e["loc"]) or "input", e["msg"])
+                    for e in err.errors()
+                ]
+            )
+        else:
+            refusal = err if isinstance(err, RuleError) else RuleError.from_failure(err)
         lines = (
             [str(v) for v in refusal.violations] if refusal else [str(getattr(err, "cause", err))]
         )
