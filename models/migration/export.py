@@ -24,14 +24,17 @@ every problem by user and field instead of stopping at the first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, Field, StringConstraints
 
 from models.common.contract import Command
 
-FORMAT = "broadworks-export/1"
+FORMAT: Final = "broadworks-export/1"
 MAX_USERS = 20_000
 MAX_NUMBERS = 40_000
 MAX_DEVICES = 40_000
@@ -44,12 +47,18 @@ def _storable(v: str) -> str:
     return v
 
 
-def Text(max_length: int, min_length: int = 0):
-    return Annotated[
-        str,
-        StringConstraints(max_length=max_length, min_length=min_length, strip_whitespace=True),
-        AfterValidator(_storable),
-    ]
+@dataclass(frozen=True)
+class Text(GroupedMetadata):
+    """Bounded text, stripped, that PostgreSQL can store: ``Annotated[str, Text(max, min)]``."""
+
+    max_length: int
+    min_length: int = 0
+
+    def __iter__(self) -> Iterator[object]:
+        yield from StringConstraints(
+            max_length=self.max_length, min_length=self.min_length, strip_whitespace=True
+        )
+        yield AfterValidator(_storable)
 
 
 Id = Annotated[
@@ -59,11 +68,11 @@ Id = Annotated[
 
 
 class Address(Command):
-    line1: Text(200) = ""  # type: ignore[valid-type]
-    line2: Text(200) = ""  # type: ignore[valid-type]
-    city: Text(120) = ""  # type: ignore[valid-type]
-    state: Text(120) = ""  # type: ignore[valid-type]
-    postal_code: Text(32) = ""  # type: ignore[valid-type]
+    line1: Annotated[str, Text(200)] = ""
+    line2: Annotated[str, Text(200)] = ""
+    city: Annotated[str, Text(120)] = ""
+    state: Annotated[str, Text(120)] = ""
+    postal_code: Annotated[str, Text(32)] = ""
 
 
 class Enterprise(Command):
@@ -71,10 +80,10 @@ class Enterprise(Command):
         description="The BroadWorks enterprise ID: the wholesale customer's external ID and "
         "part of the migration's workflow ID (letters, digits, . _ -)."
     )
-    name: Text(200, 1) = Field(description="The company name of the customer org.")  # type: ignore[valid-type]
-    country: Text(2, 2) = Field(description="ISO 3166 alpha-2 country of the org.")  # type: ignore[valid-type]
-    language: Text(8) = Field("en", description="ll or ll_CC (WH-C4).")  # type: ignore[valid-type]
-    admin_email: Text(254, 3) = Field(  # type: ignore[valid-type]
+    name: Annotated[str, Text(200, 1)] = Field(description="The company name of the customer org.")
+    country: Annotated[str, Text(2, 2)] = Field(description="ISO 3166 alpha-2 country of the org.")
+    language: Annotated[str, Text(8)] = Field("en", description="ll or ll_CC (WH-C4).")
+    admin_email: Annotated[str, Text(254, 3)] = Field(
         description="The customer's primary contact (the wholesale customerInfo.primaryEmail)."
     )
     address: Address = Field(default_factory=Address)
@@ -82,36 +91,38 @@ class Enterprise(Command):
 
 class Location(Command):
     id: Id = Field(description="The BroadWorks group (site) ID.")
-    name: Text(200, 1)  # type: ignore[valid-type]
-    country: Text(2, 2)  # type: ignore[valid-type]
-    timezone: Text(64) = ""  # type: ignore[valid-type]
+    name: Annotated[str, Text(200, 1)]
+    country: Annotated[str, Text(2, 2)]
+    timezone: Annotated[str, Text(64)] = ""
     address: Address = Field(default_factory=Address)
 
 
 class Number(Command):
-    number: Text(24, 1) = Field(description="E.164, e.g. +14085550100.")  # type: ignore[valid-type]
+    number: Annotated[str, Text(24, 1)] = Field(description="E.164, e.g. +14085550100.")
     location_id: Id = Field(description="The location the number belongs to.")
 
 
 class User(Command):
     id: Id = Field(description="The BroadWorks user ID (unique in the file).")
-    first_name: Text(120, 1)  # type: ignore[valid-type]
-    last_name: Text(120, 1)  # type: ignore[valid-type]
-    email: Text(254, 1)  # type: ignore[valid-type]
-    package: Text(32, 1) = Field(  # type: ignore[valid-type]
+    first_name: Annotated[str, Text(120, 1)]
+    last_name: Annotated[str, Text(120, 1)]
+    email: Annotated[str, Text(254, 1)]
+    package: Annotated[str, Text(32, 1)] = Field(
         description="The wholesale package: webex_voice, webex_calling, webex_suite or "
         "webex_meetings (WH-P1)."
     )
-    extension: Text(16) | None = Field(None, description="2 to 10 digits.")  # type: ignore[valid-type]
-    number: Text(24) | None = Field(  # type: ignore[valid-type]
+    extension: Annotated[str, Text(16)] | None = Field(None, description="2 to 10 digits.")
+    number: Annotated[str, Text(24)] | None = Field(
         None, description="The user's primary number (E.164), one of the file's numbers."
     )
     location_id: Id | None = Field(None, description="The user's location (calling packages).")
 
 
 class Device(Command):
-    model: Text(80, 1) = Field(description="e.g. Cisco 8851, Polycom VVX 411.")  # type: ignore[valid-type]
-    mac: Text(17, 12) = Field(description="12 hex digits, separators : or - allowed.")  # type: ignore[valid-type]
+    model: Annotated[str, Text(80, 1)] = Field(description="e.g. Cisco 8851, Polycom VVX 411.")
+    mac: Annotated[str, Text(17, 12)] = Field(
+        description="12 hex digits, separators : or - allowed."
+    )
     owner: Id = Field(description="The ID of the user the phone belongs to.")
 
 
@@ -126,7 +137,7 @@ class BroadWorksExport(Command):
 
     format: Literal["broadworks-export/1"] = FORMAT
     exported_at: datetime | None = None
-    service_provider_id: Text(64) = ""  # type: ignore[valid-type]
+    service_provider_id: Annotated[str, Text(64)] = ""
     enterprise: Enterprise
     locations: list[Location] = Field(default_factory=list, max_length=MAX_LOCATIONS)
     numbers: list[Number] = Field(default_factory=list, max_length=MAX_NUMBERS)
