@@ -150,7 +150,8 @@ def verify(
     key: bytes, report_id: str, file_token: str, expires: int, signature: str, now: datetime
 ) -> str | None:
     """None when the URL is good, else why not."""
-    if not hmac.compare_digest(sign(key, report_id, file_token, expires), signature):
+    expected = sign(key, report_id, file_token, expires).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass")):
         return "the signature does not match"
     if now.astimezone(UTC).timestamp() >= expires:
         return "the download URL has expired"
