@@ -1,28 +1,39 @@
 """Trial devices (TR-S4, TR-D2, TR-V4, DV-1..DV-5): the JSON contract of the ``DeviceTrial``
-workflow and its read-model tables.
+workflow (its read-model tables are models/devices/tables.py).
 
-The pydantic models are what the warehouse, the carriers' integrations, the trials team and
-the parent ``TrialLifecycle`` send (``temporal workflow update execute --input '{...}'``);
-unknown fields are refused. The SQLModel tables are written by activities only.
+Commands are what the warehouse, the carriers' integrations, the trials team and the parent
+``TrialLifecycle`` send (``temporal workflow update execute --input '{...}'``); they refuse
+unknown fields. Stored payloads (input, status, activity arguments) ignore them, so running
+lifecycles replay across releases. Every field is bounded to what its column holds.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from models.common.contract import ActivityRef, RejectedMessage
+from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
 from models.common.countries import COUNTRIES, Carrier
 from models.common.outbox import NoticeView
 from models.common.types import CountryCode
-from models.trials.contract import Contract, DevicePolicy
+from models.trials.contract import ID_MAX, MAX_DAYS, DevicePolicy
 
-DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned"]
+DeviceState = Literal[
+    "shipping", "in_trial", "awaiting_return", "overdue", "returned", "error"
+]
 DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
 SerialState = Literal["shipped", "returned", "overdue"]
 ExtensionState = Literal["pending", "approved", "rejected"]
+
+
+# Bounds: what the ``device_*`` columns hold (models/devices/tables.py), and a sane shipment.
+MAX_SHIPMENT = 1000  # devices in one shipment of one type (TR-S4: one shipment per type, ever)
+SERIAL_MAX = 64  # device.serial
+Serial = Annotated[str, StringConstraints(strip_whitespace=True, max_length=SERIAL_MAX)]
+Serials = Annotated[list[Serial], Field(min_length=1, max_length=MAX_SHIPMENT)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX)]
 
 
 def device_workflow_id(trial_id: str) -> str:
@@ -80,31 +91,28 @@ def carrier_for(country: str) -> CarrierRule | None:
 # --- input and policy ---------------------------------------------------------------------
 
 
-class DeviceTrialInput(Contract):
-    trial_id: str
-    partner_org_id: str
-    customer_org_id: str
-    trial_days: int = Field(gt=0, description="Device trial length from the first shipment.")
+class DeviceTrialInput(Stored):
+    trial_id: Id
+    partner_org_id: Id
+    customer_org_id: Id
+    trial_days: int = Field(
+        gt=0, le=MAX_DAYS, description="Device trial length from the first shipment."
+    )
     policy: DevicePolicy
 
 
 # --- updates ------------------------------------------------------------------------------
 
 
-class ShipmentRequest(Contract):
+class ShipmentRequest(Command):
     """From the warehouse: one shipment of one device type (TR-S4)."""
 
     device_type: DeviceType
     model: str = Field(min_length=1, max_length=80)
-    quantity: int = Field(ge=1)
-    serials: list[str]
+    quantity: int = Field(ge=1, le=MAX_SHIPMENT)
+    serials: list[Serial] = Field(max_length=MAX_SHIPMENT)
     ship_date: datetime | None = Field(None, description="Default: now. Never in the future.")
     country: CountryCode = Field(description="Destination, ISO 3166 two letters (DV-3 carrier).")
-
-    @field_validator("serials")
-    @classmethod
-    def _strip(cls, v: list[str]) -> list[str]:
-        return [s.strip() for s in v]
 
     @field_validator("ship_date")
     @classmethod
@@ -112,34 +120,29 @@ class ShipmentRequest(Contract):
         return _utc(v)
 
 
-class ReturnRequest(Contract):
+class ReturnRequest(Command):
     """From the warehouse: serials received back (DV-2)."""
 
-    serials: list[str] = Field(min_length=1)
+    serials: Serials
     carrier: str = Field(min_length=1, max_length=40)
     tracking: str = Field(min_length=1, max_length=80)
 
-    @field_validator("serials")
-    @classmethod
-    def _strip(cls, v: list[str]) -> list[str]:
-        return [s.strip() for s in v]
 
-
-class ExtensionRequest(Contract):
-    days: int = Field(gt=0)
+class ExtensionRequest(Command):
+    days: int = Field(gt=0, le=MAX_DAYS)
     reason: str = Field(min_length=1, max_length=500)
 
 
-class ApproveExtension(Contract):
+class ApproveExtension(Command):
     approved_by: str = Field(min_length=1, max_length=254)
 
 
-class RejectExtension(Contract):
+class RejectExtension(Command):
     rejected_by: str = Field(min_length=1, max_length=254)
     reason: str = Field("", max_length=500)
 
 
-class LabelRequest(Contract):
+class LabelRequest(Command):
     """DV-4: a lost US return label. Without ``device_type``: every shipment with devices out."""
 
     device_type: DeviceType | None = None
@@ -148,13 +151,13 @@ class LabelRequest(Contract):
 # --- signals (from the parent TrialLifecycle) ----------------------------------------------
 
 
-class TrialConverted(Contract):
+class TrialConverted(Command):
     """TR-V4: the trial converted; every device must still be returned."""
 
     trial_run_id: str | None = Field(default=None, max_length=64)  # the parent's run: sender
 
 
-class TrialCancelled(Contract):
+class TrialCancelled(Command):
     """The trial was cancelled at ``at``: returns are due two weeks after it."""
 
     at: datetime
@@ -169,7 +172,7 @@ class TrialCancelled(Contract):
 # --- query --------------------------------------------------------------------------------
 
 
-class ShipmentView(Contract):
+class ShipmentView(Stored):
     device_type: DeviceType
     model: str
     quantity: int
@@ -183,7 +186,7 @@ class ShipmentView(Contract):
     labels: list[str] = Field(default_factory=list)  # DV-4 re-requested label ids
 
 
-class DeviceView(Contract):
+class DeviceView(Stored):
     serial: str
     device_type: DeviceType
     model: str
@@ -194,7 +197,7 @@ class DeviceView(Contract):
     return_tracking: str | None = None
 
 
-class ExtensionView(Contract):
+class ExtensionView(Stored):
     seq: int
     days: int
     reason: str
@@ -205,7 +208,7 @@ class ExtensionView(Contract):
     decision_reason: str | None = None
 
 
-class DeviceUpdateResult(Contract):
+class DeviceUpdateResult(Stored):
     state: DeviceState
     expires_at: datetime | None = None
     return_due_at: datetime | None = None
@@ -214,7 +217,7 @@ class DeviceUpdateResult(Contract):
     message: str = ""
 
 
-class DeviceStatus(Contract):
+class DeviceStatus(Stored):
     trial_id: str
     state: DeviceState
     partner_org_id: str
@@ -240,19 +243,22 @@ class DeviceStatus(Contract):
     rejected: list[RejectedMessage] = Field(
         default_factory=list, description="signals refused lately, for operators"
     )
+    failure: StepFailure | None = Field(
+        default=None, description="the step that failed for good (state error); see `retry`"
+    )
 
 
 # --- activity payloads --------------------------------------------------------------------
 
 
-class DeviceNoticeBatch(Contract):
+class DeviceNoticeBatch(Stored):
     """One kind of device notice to everyone it is owed to; ``tag`` makes it unique."""
 
-    trial_id: str
-    kind: str
-    tag: str
+    trial_id: Id
+    kind: str = Field(max_length=48)
+    tag: str = Field(max_length=120)
     due_at: datetime
-    trials_team_email: str
+    trials_team_email: str = Field(max_length=254)
     context: dict[str, str] = Field(default_factory=dict)
 
 

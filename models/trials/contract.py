@@ -1,24 +1,31 @@
 """The trial lifecycle's JSON contract: input, policy, signals, updates, query results.
 
 Plain pydantic models (never SQLModel tables), so any app can send them as JSON with
-``temporal workflow signal --input '{...}'``. Unknown fields are refused, so a typo in a
-field name is an error naming that field rather than a silently ignored value.
+``temporal workflow update execute --input '{...}'``. Commands (what callers send) refuse
+unknown fields; stored payloads (input, policy, activity arguments and results, the status)
+ignore them, so a later release can add or drop a field and running lifecycles still replay.
+Every field is bounded to what its PostgreSQL column holds.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from models.common.contract import ActivityRef, RejectedMessage
+from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
 from models.common.outbox import NoticeView
+from models.common.types import TimeZone
 
 Service = Literal["messaging", "meetings", "calling", "devices"]
 SERVICES: tuple[Service, ...] = ("messaging", "meetings", "calling", "devices")
 Setup = Literal["now", "later"]
 TrialState = Literal[
+    "error",
     "pending_consent",
     "awaiting_provisioning",
     "active",
@@ -43,18 +50,64 @@ def trial_workflow_id(trial_id: str) -> str:
     return f"trial-{trial_id}"
 
 
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# --- bounds: what the PostgreSQL columns hold (models/common/tables.py, models/trials/tables.py)
+
+ID_MAX = 40  # org.id, trial.id
+EMAIL_MAX = 254  # org_user.email, trial.started_by, trial.customer_admin_email
+NAME_MAX = 200  # org.name
+VERTICAL_MAX = 80  # org.vertical
+SITE_URL_MAX = 200  # org.site_url
+TIME_ZONE_MAX = 64  # org.timezone
+ORDER_ID_MAX = 80  # trial.order_id
+REASON_MAX = 500  # trial.cancel_reason
+PHONE_MAX = 32  # as typed ("+1 (415) 555-0100"); stored E.164 in phone_number.number (20)
+MAX_NUMBERS = 1000  # numbers a new customer brings
+MAX_LICENSES = 100_000  # license.quantity is an int32; no trial needs more than this
+MAX_DAYS = 3650  # any day count; the policy's own limits are the rules' business (TR-S2, TR-D1)
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX)]
+EmailText = Annotated[str, StringConstraints(max_length=EMAIL_MAX)]
+Licenses = Annotated[int, Field(ge=1, le=MAX_LICENSES)]
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+_SITE_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-class DevicePolicy(Contract):
+def site_url_problem(value: str) -> str | None:
+    """Why ``value`` is not a sane Webex site URL (``acme.webex.com`` or
+    ``https://acme.webex.com``), or None. No spaces, no control characters, no user info."""
+    if len(value) > SITE_URL_MAX:
+        return f"a site URL has at most {SITE_URL_MAX} characters"
+    text = value.strip()
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    if parts.scheme not in ("http", "https"):
+        return "a site URL is http(s)://host or a host name"
+    if parts.username or parts.password or parts.port or parts.query or parts.fragment:
+        return "a site URL is a host name, without user, port, query or fragment"
+    if not _SITE_HOST.match((parts.hostname or "").lower()) or parts.path not in ("", "/"):
+        return f"{value[:60]!r} is not a site URL such as acme.webex.com"
+    return None
+
+
+def _checked(problem: Callable[[str], str | None]) -> Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        if value is not None and (why := problem(value)):
+            raise ValueError(why)
+        return value
+
+    return check
+
+
+SiteUrl = Annotated[str | None, AfterValidator(_checked(site_url_problem))]
+
+
+class DevicePolicy(Stored):
     """The device calendar, snapshotted when the device lifecycle starts."""
 
-    day_seconds: float = 86400.0
+    day_seconds: float = Field(86400.0, gt=0)
     return_days: int = 14  # DV-1
     max_days: int = 120  # TR-D2
     reminder_days: list[int] = Field(default_factory=lambda: [7, 1])  # before the due date
-    trials_team_email: str = "trials-team@localhost"
+    trials_team_email: str = Field("trials-team@localhost", max_length=EMAIL_MAX)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)
@@ -63,17 +116,17 @@ class DevicePolicy(Contract):
         return delta.total_seconds() / self.day_seconds
 
 
-class TrialPolicy(Contract):
+class TrialPolicy(Stored):
     """Every duration and offset of a trial, copied from settings when it starts."""
 
-    day_seconds: float = 86400.0
+    day_seconds: float = Field(86400.0, gt=0)
     consent_days: int = 30
     expiry_notice_days: int = 7
     grace_days: int = 30
     user_notice_days: int = 30
     number_retention_days: int = 15
     max_days: int = 90
-    buy_url: str = "https://admin.example.com/subscriptions/buy"
+    buy_url: str = Field("https://admin.example.com/subscriptions/buy", max_length=500)
     devices: DevicePolicy = Field(
         default_factory=DevicePolicy, description="The device calendar (TR-D2, DV-1)."
     )
@@ -88,53 +141,60 @@ class TrialPolicy(Contract):
         return timedelta(seconds=n * self.day_seconds)
 
 
-class NewCustomer(Contract):
+class NewCustomer(Command):
     """TR-S2: what a new-customer trial needs. All optional here so the rule check can name
-    every missing field at once with its rule ID."""
+    every missing field at once with its rule ID; each bounded to its column."""
 
-    company_name: str | None = None
-    admin_email: str | None = None
-    vertical: str | None = None
-    country: str | None = None
-    site_url: str | None = None
-    timezone: str | None = None
-    numbers: list[str] = Field(default_factory=list)
+    company_name: str | None = Field(None, max_length=NAME_MAX)
+    admin_email: EmailText | None = None
+    vertical: str | None = Field(None, max_length=VERTICAL_MAX)
+    country: str | None = Field(None, max_length=8)
+    site_url: str | None = Field(None, max_length=SITE_URL_MAX)
+    timezone: str | None = Field(None, max_length=TIME_ZONE_MAX)
+    numbers: list[Annotated[str, StringConstraints(max_length=PHONE_MAX)]] = Field(
+        default_factory=list, max_length=MAX_NUMBERS
+    )
 
 
-class TrialRequest(Contract):
-    """A request to start a trial, as the CLI or another app sends it."""
+class TrialRequest(Command):
+    """A request to start a trial, as the CLI or another app sends it. Bounded to what the
+    store holds; what the rules decide (TR-S1..S8) is ``models.trials.rules.check_request``'s."""
 
-    partner_org_id: str
-    started_by: str = Field(description="Email of the partner admin starting the trial (TR-S1).")
-    org_id: str | None = Field(None, description="Existing customer org, or None for a new one.")
-    admin_email: str | None = Field(None, description="Customer admin (consent recipient, TR-C1).")
+    partner_org_id: Id
+    started_by: EmailText = Field(
+        description="Email of the partner admin starting the trial (TR-S1)."
+    )
+    org_id: Id | None = Field(None, description="Existing customer org, or None for a new one.")
+    admin_email: EmailText | None = Field(
+        None, description="Customer admin (consent recipient, TR-C1)."
+    )
     customer: NewCustomer | None = None
-    services: list[Service] = Field(default_factory=list)
-    license_count: int | None = None
-    days: int | None = None
+    services: list[Service] = Field(default_factory=list, max_length=len(SERVICES) * 2)
+    license_count: int | None = Field(None, le=MAX_LICENSES)
+    days: int | None = Field(None, le=MAX_DAYS)
     setup: Setup = "later"
-    site_url: str | None = None
-    timezone: str | None = None
+    site_url: str | None = Field(None, max_length=SITE_URL_MAX)
+    timezone: str | None = Field(None, max_length=TIME_ZONE_MAX)
 
 
-class TrialInput(Contract):
+class TrialInput(Stored):
     """The workflow's input: the request as resolved against the store, plus the policy."""
 
-    trial_id: str
-    partner_org_id: str
+    trial_id: Id
+    partner_org_id: Id
     partner_tier: int
-    customer_org_id: str
+    customer_org_id: Id
     new_customer: bool
     needs_consent: bool
     paying_customer: bool
-    customer_admin_email: str
-    started_by: str
+    customer_admin_email: EmailText
+    started_by: EmailText
     services: list[Service]
-    license_count: int
-    days: int
+    license_count: Licenses
+    days: Days
     setup: Setup
-    site_url: str | None = None
-    timezone: str | None = None
+    site_url: str | None = Field(None, max_length=SITE_URL_MAX)
+    timezone: str | None = Field(None, max_length=TIME_ZONE_MAX)
     customer: NewCustomer | None = None
     policy: TrialPolicy
 
@@ -142,31 +202,31 @@ class TrialInput(Contract):
 # --- updates (the caller gets an answer or a refusal) -------------------------------------
 
 
-class ExtendRequest(Contract):
-    days: int = Field(gt=0)
+class ExtendRequest(Command):
+    days: Days
     force: bool = False
 
 
-class ChangeServicesRequest(Contract):
-    add: list[Service] = Field(default_factory=list)
-    remove: list[Service] = Field(default_factory=list)
-    license_count: int | None = Field(None, gt=0)
-    site_url: str | None = None
-    timezone: str | None = None
+class ChangeServicesRequest(Command):
+    add: list[Service] = Field(default_factory=list, max_length=len(SERVICES))
+    remove: list[Service] = Field(default_factory=list, max_length=len(SERVICES))
+    license_count: Licenses | None = None
+    site_url: SiteUrl = None
+    timezone: TimeZone | None = None  # an IANA name (zoneinfo), canonical spelling
 
 
-class ProvisionRequest(Contract):
-    by: str | None = None
+class ProvisionRequest(Command):
+    by: EmailText | None = None
 
 
-class ConvertRequest(Contract):
-    order_id: str = Field(min_length=1)
-    provisioning_contact_email: str = Field(min_length=3)
+class ConvertRequest(Command):
+    order_id: str = Field(min_length=1, max_length=ORDER_ID_MAX)
+    provisioning_contact_email: EmailText = Field(min_length=3)
     confirm_new_org: bool = Field(False, description="TR-V3: accept a different contact email.")
     through_distributor: bool = Field(False, description="TR-V2: tier-2 partners convert so.")
 
 
-class UpdateResult(Contract):
+class UpdateResult(Stored):
     state: TrialState
     ends_at: datetime | None = None
     message: str = ""
@@ -175,28 +235,28 @@ class UpdateResult(Contract):
 # --- signals ------------------------------------------------------------------------------
 
 
-class AcceptConsent(Contract):
-    accepted_by: str
+class AcceptConsent(Command):
+    accepted_by: EmailText = Field(min_length=1)
     grant_full_admin: bool = False
 
 
-class ResendConsent(Contract):
+class ResendConsent(Command):
     pass
 
 
-class CancelRequest(Contract):
+class CancelRequest(Command):
     by: Literal["partner", "customer"]
-    reason: str = ""
+    reason: str = Field("", max_length=REASON_MAX)
 
 
 # --- query --------------------------------------------------------------------------------
 
 
-class TrialStatus(Contract):
-    trial_id: str
+class TrialStatus(Stored):
+    trial_id: Id
     state: TrialState
-    partner_org_id: str
-    customer_org_id: str
+    partner_org_id: Id
+    customer_org_id: Id
     services: list[Service]
     license_count: int
     days: int
@@ -208,49 +268,52 @@ class TrialStatus(Contract):
     numbers_release_at: datetime | None = None
     numbers_released_at: datetime | None = None
     converted_at: datetime | None = None
-    order_id: str | None = None
+    order_id: str | None = Field(None, max_length=ORDER_ID_MAX)
     cancelled_at: datetime | None = None
-    cancelled_by: str | None = None
-    free_org_id: str | None = None
+    cancelled_by: str | None = Field(None, max_length=16)
+    free_org_id: str | None = Field(None, max_length=ID_MAX)
     next_deadline_at: datetime | None = None
-    next_deadline_kind: str | None = None
+    next_deadline_kind: str | None = Field(None, max_length=48)
     waiting_for: str = ""
     notices: list[NoticeView] = Field(default_factory=list)
     rejected: list[RejectedMessage] = Field(
         default_factory=list, description="signals refused lately, for operators"
+    )
+    failure: StepFailure | None = Field(
+        default=None, description="the step that failed for good (state error); see `retry`"
     )
 
 
 # --- activity payloads --------------------------------------------------------------------
 
 
-class NoticeBatch(Contract):
+class NoticeBatch(Stored):
     """Ask the outbox to send one kind of notice of a trial to everyone it is owed to."""
 
-    trial_id: str
-    kind: str
+    trial_id: Id
+    kind: str = Field(max_length=48)
     due_at: datetime
-    round: int = 0
+    round: int = Field(0, ge=0)
     context: dict[str, str] = Field(default_factory=dict)
 
 
-class ProvisionPlan(Contract):
-    trial_id: str
+class ProvisionPlan(Stored):
+    trial_id: Id
     services: list[Service]
     license_count: int
-    site_url: str | None = None
-    timezone: str | None = None
+    site_url: str | None = Field(None, max_length=SITE_URL_MAX)
+    timezone: str | None = Field(None, max_length=TIME_ZONE_MAX)
 
 
-class EndServices(Contract):
-    trial_id: str
+class EndServices(Stored):
+    trial_id: Id
     at: datetime
     numbers_release_at: datetime | None = None
 
 
-class Conversion(Contract):
-    trial_id: str
-    order_id: str
+class Conversion(Stored):
+    trial_id: Id
+    order_id: str = Field(max_length=ORDER_ID_MAX)
     at: datetime
 
 

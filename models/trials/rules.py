@@ -8,7 +8,9 @@ writes, so a race between two starters cannot slip past a rule.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,10 +18,36 @@ from models.common.countries import country_problem
 from models.common.refusal import RuleError, Violation, raise_if
 from models.common.tables import License, Org, OrgUser, PartnerCustomer, PhoneNumber
 from models.common.types import normalize_email, normalize_phone, normalize_time_zone, problem
-from models.trials.contract import OPEN_STATES, NewCustomer, TrialInput, TrialPolicy, TrialRequest
+from models.trials.contract import (
+    OPEN_STATES,
+    NewCustomer,
+    TrialInput,
+    TrialPolicy,
+    TrialRequest,
+    site_url_problem,
+)
 from models.trials.tables import Trial
 
 TRIAL_STARTER_ROLES = frozenset({"sales", "sales_full"})  # TR-S1
+
+
+# The rule a malformed field of a start request breaks (default TR-S2, the fields rule).
+FIELD_RULES = {"started_by": "TR-S1", "license_count": "TR-S3", "admin_email": "TR-C1"}
+
+
+def parse_request(data: dict[str, Any]) -> TrialRequest:
+    """A start request from what a caller sent (CLI options, JSON): a field the contract
+    refuses (too long for its column, 2147483648 licenses, an unknown service) is a
+    ``RuleError`` naming the rule and the field, like any other start refusal."""
+    try:
+        return TrialRequest.model_validate(data)
+    except ValidationError as err:
+        v = []
+        for e in err.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "input"
+            rule = FIELD_RULES.get(field.split(".")[0], "TR-S2")
+            v.append(Violation(rule, field, e["msg"]))
+        raise RuleError(v) from None
 
 
 def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
@@ -63,6 +91,18 @@ def check_request(req: TrialRequest, policy: TrialPolicy) -> list[Violation]:
         v.append(Violation("TR-C1", "admin_email", why))
     if req.timezone and (why := problem(normalize_time_zone, req.timezone)):
         v.append(Violation("TR-S2", "timezone", why))
+    for name, url in (
+        ("site_url", req.site_url),
+        ("customer.site_url", req.customer.site_url if req.customer else None),
+    ):
+        if url and (why := site_url_problem(url)):
+            v.append(Violation("TR-S2", name, why))
+    for name, text in (
+        ("customer.company_name", req.customer.company_name if req.customer else None),
+        ("customer.vertical", req.customer.vertical if req.customer else None),
+    ):
+        if text and not text.isprintable():
+            v.append(Violation("TR-S2", name, "control characters are not allowed"))
     if "meetings" in req.services:
         site_url = req.site_url or (req.customer.site_url if req.customer else None)
         tz = req.timezone or (req.customer.timezone if req.customer else None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from models.trials.contract import (
     AcceptConsent,
@@ -12,10 +13,8 @@ from models.trials.contract import (
     ChangeServicesRequest,
     ConvertRequest,
     ExtendRequest,
-    NewCustomer,
     ProvisionRequest,
     ResendConsent,
-    TrialRequest,
     TrialStatus,
 )
 from scripts.cli.common import JsonOpt, emit, run, store, temporal
@@ -23,6 +22,7 @@ from workers.settings import get_settings
 
 trial_app = typer.Typer(no_args_is_help=True, help="Enterprise trials (TR rules).")
 notices_app = typer.Typer(no_args_is_help=True, help="The notice outbox.")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _wid(trial_id: str) -> str:
@@ -76,14 +76,14 @@ def start(
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a trial for a new customer (--company ...) or an existing org (--org)."""
-    req = TrialRequest(
+    fields: dict[str, Any] = dict(
         partner_org_id=partner,
         started_by=by,
         org_id=org,
         admin_email=admin_email if org else None,
         customer=None
         if org
-        else NewCustomer(
+        else dict(
             company_name=company,
             admin_email=admin_email,
             vertical=vertical,
@@ -101,8 +101,10 @@ def start(
     )
 
     async def go() -> dict[str, str]:
+        from models.trials.rules import parse_request
         from workers.starter import start_trial
 
+        req = parse_request(fields)  # a malformed field: a refusal naming rule and field
         async with store() as db:
             handle = await start_trial(await temporal(), db, get_settings(), req)
         return {"trial_id": handle.id.removeprefix("trial-"), "workflow_id": handle.id}
@@ -119,6 +121,20 @@ def status(trial_id: str, as_json: bool = JsonOpt) -> None:
         return await h.query("status", result_type=TrialStatus)
 
     emit(run(go()), as_json, _human_status)
+
+
+def _command(cls: type[M], rule: str, **fields: Any) -> M:
+    """Build a command; a malformed field is refused as the workflow would refuse it,
+    naming the rule and the field (exit 2), before anything is sent."""
+    from pydantic import ValidationError
+
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as err:
+        for e in err.errors():
+            field = ".".join(map(str, e["loc"])) or "input"
+            typer.echo(f"refused: {rule} ({field}): {e['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _update(trial_id: str, name: str, payload: Any, as_json: bool) -> None:
@@ -151,7 +167,7 @@ def accept_consent(
     _signal(
         trial_id,
         "accept_consent",
-        AcceptConsent(accepted_by=by, grant_full_admin=grant_full_admin),
+        _command(AcceptConsent, "TR-C3", accepted_by=by, grant_full_admin=grant_full_admin),
         as_json,
     )
 
@@ -176,7 +192,7 @@ def extend(
     as_json: bool = JsonOpt,
 ) -> None:
     """Set the end to today + DAYS."""
-    _update(trial_id, "extend", ExtendRequest(days=days, force=force), as_json)
+    _update(trial_id, "extend", _command(ExtendRequest, "TR-D1", days=days, force=force), as_json)
 
 
 @trial_app.command("services")
@@ -190,7 +206,9 @@ def services(
     as_json: bool = JsonOpt,
 ) -> None:
     """Add or remove services, or change the license count (TR-D3)."""
-    req = ChangeServicesRequest(
+    req = _command(
+        ChangeServicesRequest,
+        "TR-D3",
         add=add,
         remove=remove,
         license_count=licenses,
@@ -210,7 +228,9 @@ def convert(
     as_json: bool = JsonOpt,
 ) -> None:
     """Convert to paid through an order (TR-V1..V3), during the trial or its grace."""
-    req = ConvertRequest(
+    req = _command(
+        ConvertRequest,
+        "TR-V1",
         order_id=order,
         provisioning_contact_email=contact,
         confirm_new_org=confirm_new_org,
@@ -227,7 +247,7 @@ def cancel(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cancel the trial (TR-D4)."""
-    _signal(trial_id, "cancel", CancelRequest(by=by, reason=reason), as_json)
+    _signal(trial_id, "cancel", _command(CancelRequest, "TR-D4", by=by, reason=reason), as_json)
 
 
 @trial_app.command("list")
