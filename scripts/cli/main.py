@@ -71,6 +71,9 @@ def _register_subcommands() -> None:
     app.add_typer(devices.devices_app, name="devices")
     app.add_typer(demo.demo_app, name="demo")
     wholesale.register(app)
+    from scripts.cli import migration as migration_cli
+
+    migration_cli.register(app)
     from scripts.cli import billing as billing_cli
 
     billing_cli.register(app)
