@@ -544,7 +544,7 @@ async def _record_org(s: AsyncSession, m: Migration, c: WholesaleCustomer) -> No
                 insert(PhoneNumber)
                 .values([{"number": n, "org_id": c.org_id, "state": "assigned"} for n in chunk])
                 .on_conflict_do_nothing(index_elements=["number"])
-                .returning(PhoneNumber.number)
+                .returning(col(PhoneNumber.number))
             )
         ]
     for chunk in _chunks(created):

@@ -117,7 +117,7 @@ async def owe(
         "start": f"{order.requested_start_date:%Y-%m-%d}",
         **{k: str(v) for k, v in (context or {}).items()},
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for email, audience in recipients:
         subject, body = render(kind, audience, ctx, TEMPLATES)
         rows.append(

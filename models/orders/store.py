@@ -124,7 +124,7 @@ async def create_order(
             insert(OrderRecord)
             .values(**row.model_dump())
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(OrderRecord.id)
+            .returning(col(OrderRecord.id))
         )
     ).first()
     if inserted is None:  # a concurrent create won: same body is the same order
@@ -314,7 +314,7 @@ async def describe_orgs(
         await s.exec(
             select(
                 OrgUser.org_id,
-                func.count().filter(OrgUserActivity.last_active_at >= active_since),
+                func.count().filter(col(OrgUserActivity.last_active_at) >= active_since),
                 func.max(OrgUserActivity.last_active_at),
             )
             .join(OrgUserActivity, col(OrgUserActivity.email) == col(OrgUser.email), isouter=True)
@@ -621,7 +621,7 @@ async def apply_setup(
         return _outcome(row, await _services(s, row.id), f"handed off ({a.who})"), keys
     await _map(s, row, a, res, c.at)
     services = await _services(s, row.id)
-    keys: list[str] = []
+    keys = []
     if a.customer_sets_up_services:  # SO-4 (Suite flow): the customer sets up, partner stays
         for svc in services:
             svc.status = "deferred"
@@ -736,7 +736,7 @@ async def _claim_subdomain(s: AsyncSession, row: OrderRecord, sub: str, at: date
             insert(OrgSubdomain)
             .values(subdomain=sub, org_id=row.customer_org_id, order_id=row.id, created_at=at)
             .on_conflict_do_nothing()
-            .returning(OrgSubdomain.subdomain)
+            .returning(col(OrgSubdomain.subdomain))
         )
     ).first()
     if inserted is None:

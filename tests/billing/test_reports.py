@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from models.billing import store
@@ -13,7 +14,7 @@ from models.wholesale.store import set_sub_partner_state
 from tests.billing.conftest import Billing, at
 
 D = date.fromisoformat
-FEB = {"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28"}
+FEB: dict[str, Any] = {"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28"}
 
 
 async def _usage(bill: Billing) -> dict[str, str]:
@@ -251,7 +252,7 @@ async def test_wh_b7_list_filters_match_exactly_sorted_at_most_100(bill: Billing
     )
     path = "/v1/wholesale/billing/reports"
 
-    async def items(**params: object) -> list[dict]:
+    async def items(**params: Any) -> list[dict]:
         r = await bill.http.get(path, params=params, headers=bill.auth())
         assert r.status_code == 200, r.text
         return r.json()["items"]

@@ -5,6 +5,7 @@ nothing, and the wizard driven over HTTP, with the set-up link's token."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tests.orders.conftest import Orders
@@ -132,7 +133,7 @@ async def test_so_8_http_wizard_with_the_link_token(api, orders: Orders):
 
         s.add(OrgSubdomain(subdomain="taken", org_id=orders.existing, created_at=mail.created_at))
     before = await orders.snapshot()
-    answers = {
+    answers: dict[str, Any] = {
         "who": "me",
         "purpose": "customer",
         "partnerOrg": {"action": "choose", "orgId": orders.partner},
