@@ -80,6 +80,9 @@ def _register_subcommands() -> None:
     from scripts.cli import setup_assist
 
     setup_assist.register(app)
+    from scripts.cli import orders as orders_cli
+
+    orders_cli.register(app)
 
 
 _register_subcommands()
