@@ -177,6 +177,14 @@ async def test_wh_a2_submit_get_list_and_the_commands_over_http(sa: SetupAssistW
     p = (await get(sa, f"{BASE}/{loc}")).json()
     assert p["infoRequests"][0]["answerNote"] == "attached"
 
+    png = await get(sa, f"{BASE}/{loc}/timeline.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n") and len(png.content) > 10_000
+    import os
+
+    if out := os.environ.get("SETUP_ASSIST_TIMELINE_OUT"):
+        open(out, "wb").write(png.content)
+
     async with sa.db.session() as s:
         other = await create_partner(s, "Other Telco", 1, [("admin@other.test", "full")])
         _, token = await create_token(
