@@ -163,7 +163,7 @@ async def _progress(client: Client, wid: str) -> MigrationProgress:
         return Progress(
             migration_id=m.id,
             workflow_id=m.workflow_id,
-            phase=m.state,  # type: ignore[arg-type]
+            phase=m.state,
             total=m.total_users,
             done=m.users_done,
             failed=m.users_failed,

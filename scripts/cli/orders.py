@@ -99,7 +99,7 @@ def create(
             offer=offer,
             requested_start_date=day,
             provisioning_contact_email=contact,
-            lines=lines,  # type: ignore[arg-type]
+            lines=lines,
             account_rep_email=rep,
             customer_name=customer_name,
             trial_id=trial,

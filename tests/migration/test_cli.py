@@ -17,7 +17,7 @@ from tests.migration.conftest import Migrations, sample
 LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
-def _cli(mig: Migrations, database_url: str, task_queue: str, *args: str):  # type: ignore[no-untyped-def]
+def _cli(mig: Migrations, database_url: str, task_queue: str, *args: str):
     env = {
         **os.environ,
         "LIFECYCLES_TEMPORAL_ADDRESS": mig.env.client.service_client.config.target_host,

@@ -112,7 +112,7 @@ async def test_wh_a2_bad_requests_are_refused_naming_rule_and_field_and_write_no
     refused(await post(sa, BASE, body(sa, empty, loc4)), 400, "WH-A2", "locationId")
 
     async with sa.db.session() as s:
-        await s.exec(delete(SetupAssistEntitlement))  # type: ignore[call-overload]
+        await s.exec(delete(SetupAssistEntitlement))
     refused(await post(sa, BASE, body(sa, org, loc)), 400, "WH-A1", "subscriptionId")
 
     async with sa.db.session() as s:
