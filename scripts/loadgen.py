@@ -25,6 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -70,15 +71,15 @@ def _children(pid: int) -> list[int]:
 
 
 async def _send(
-    http: httpx.AsyncClient, stats: Stats, method: str, url: str, **kw: object
+    http: httpx.AsyncClient, stats: Stats, method: str, url: str, **kw: Any
 ) -> httpx.Response:
     """Send, retrying the *same* request (same Idempotency-Key) on 429, 5xx and lost
     connections."""
-    headers = dict(kw.pop("headers", {}))  # type: ignore[call-overload]
+    headers = dict(kw.pop("headers", {}))
     headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
     for attempt in range(30):
         try:
-            r = await http.request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
+            r = await http.request(method, url, headers=headers, **kw)
             if r.status_code != 429 and r.status_code < 500:
                 return r
             wait = float(r.headers.get("Retry-After", "0.5"))

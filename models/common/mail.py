@@ -15,6 +15,7 @@ class Mailer:
 
     @classmethod
     def from_settings(cls, settings: object) -> Mailer:
+        # settings: workers.settings.Settings, which models/ may not import (import layers)
         return cls(settings.smtp_url, settings.mail_from)  # type: ignore[attr-defined]
 
     @property

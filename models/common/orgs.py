@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.common.countries import country_problem, region_of
@@ -40,7 +40,7 @@ def parse_admins(specs: list[str], roles: frozenset[str], field: str) -> list[tu
 async def _users_free(s: AsyncSession, emails: list[str]) -> None:
     if len(set(emails)) != len(emails):
         raise RuleError.one("SO-6", "admin", "an email is listed twice")
-    taken = (await s.exec(select(OrgUser.email).where(OrgUser.email.in_(emails)))).all()  # type: ignore[attr-defined]
+    taken = (await s.exec(select(OrgUser.email).where(col(OrgUser.email).in_(emails)))).all()
     if taken:
         raise RuleError.one("SO-6", "admin", f"already a user of another org: {', '.join(taken)}")
 

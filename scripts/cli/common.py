@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
         typer.echo(human(data))
 
 
-def run(coro: Awaitable[Any]) -> Any:
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine; print a refusal (``RuleError``, raised here or by a workflow's
     update, details intact) one violation per line and exit 2."""
     from pydantic import ValidationError
@@ -43,7 +43,7 @@ def run(coro: Awaitable[Any]) -> Any:
     from models.common.refusal import RuleError, Violation
 
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
     except (RuleError, WorkflowUpdateFailedError, ValidationError) as err:
         refusal: RuleError | None
         if isinstance(err, ValidationError):  # a command the contract refuses (e.g. --note)
