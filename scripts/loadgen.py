@@ -176,12 +176,14 @@ async def count_rows(db_url: str, run: str) -> tuple[int, int]:
     try:
         async with db.session() as s:
             c = (
+                # ignored below: sqlmodel types exec() for ORM statements; text() runs too
                 await s.exec(  # type: ignore[call-overload]
                     text("SELECT count(*) FROM wholesale_customer WHERE external_id LIKE :p"),
                     params={"p": f"{run}-%"},
                 )
             ).one()[0]
             n = (
+                # ignored below: sqlmodel types exec() for ORM statements; text() runs too
                 await s.exec(  # type: ignore[call-overload]
                     text("SELECT count(*) FROM wholesale_subscriber WHERE email LIKE :p"),
                     params={"p": f"%@{run}.test"},

@@ -52,6 +52,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         try:
             from testcontainers.postgres import PostgresContainer
         except ImportError:
+            # ignored below: no testcontainers module here, so no class either (embedded used)
             PostgresContainer = None  # type: ignore
     if PostgresContainer is not None:
         try:

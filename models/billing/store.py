@@ -111,6 +111,7 @@ async def close_days(s: AsyncSession, first: date, last: date, tz: str) -> Close
     R.zone(tz)  # an unknown zone is refused before any SQL
     if first > last:
         return CloseResult()
+    # ignored below: sqlmodel types exec() for ORM statements; text() runs too
     await s.exec(text("SELECT pg_advisory_xact_lock(hashtext('billing_usage_close'))"))  # type: ignore[call-overload]
     params = {"first": first, "last": last, "tz": tz}
     await s.exec(  # type: ignore[call-overload]
@@ -132,6 +133,7 @@ async def close_range(db: Database, first: date, last: date, tz: str, today: dat
 
 
 async def last_closed_day(s: AsyncSession) -> date | None:
+    # ignored below: sqlmodel types exec() for ORM statements; text() runs too
     return (await s.exec(text("SELECT max(day) FROM billing_usage_day"))).scalar()  # type: ignore[call-overload]
 
 
@@ -145,6 +147,7 @@ async def close_due(db: Database, job: CloseDue) -> CloseResult:
             first = last + timedelta(days=1)
         else:
             earliest = (
+                # ignored below: sqlmodel types exec() for ORM statements; text() runs too
                 await s.exec(text("SELECT min(opened_at) FROM wholesale_package_assignment"))  # type: ignore[call-overload]
             ).scalar()
             if earliest is None:
@@ -163,6 +166,7 @@ async def ensure_closed(db: Database, first: date, last: date, tz: str) -> Close
     """Close the days of [first, last] not closed yet (a report never misses a day)."""
     async with db.session() as s:
         row = (
+            # ignored below: sqlmodel types exec() for ORM statements; text() runs too
             await s.exec(  # type: ignore[call-overload]
                 text(
                     "SELECT min(g)::date, max(g)::date FROM generate_series(CAST(:first AS "
@@ -621,6 +625,7 @@ async def monthly_reports(db: Database, job: MonthlyJob) -> MonthlyResult:
         if await s.get(BillingReconciliationMonth, first) is None:
             partners = (
                 (
+                    # ignored below: sqlmodel types exec() for ORM statements; text() runs too
                     await s.exec(  # type: ignore[call-overload]
                         text(
                             "SELECT partner_org_id FROM billing_usage WHERE day BETWEEN :f AND :l "

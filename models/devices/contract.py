@@ -20,9 +20,7 @@ from models.common.outbox import NoticeView
 from models.common.types import CountryCode
 from models.trials.contract import ID_MAX, MAX_DAYS, DevicePolicy
 
-DeviceState = Literal[
-    "shipping", "in_trial", "awaiting_return", "overdue", "returned", "error"
-]
+DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned", "error"]
 DeviceType = Literal["phone", "headset", "desk", "room", "board", "camera"]
 SerialState = Literal["shipped", "returned", "overdue"]
 ExtensionState = Literal["pending", "approved", "rejected"]
@@ -166,7 +164,7 @@ class TrialCancelled(Command):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return _utc(v)  # type: ignore[return-value]
+        return _utc(v)  # type: ignore[return-value]  # v is not None, so neither is _utc(v)
 
 
 # --- query --------------------------------------------------------------------------------

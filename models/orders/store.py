@@ -765,6 +765,7 @@ async def _set_up_services(
             svc.status = "deferred"  # SO-13: unprovisioned and unbilled until set-up resumes
         else:
             svc.settings = answer.model_dump(exclude={"setup"})
+            # ignored below: a meetings answer exists whenever a meetings service is set up
             if svc.service == "meetings" and len(a.services.meetings.sites) == 1:  # type: ignore[union-attr]
                 svc.settings["sites"][0]["licenses"] = svc.quantity
             now_names.append(svc.service)

@@ -46,6 +46,7 @@ DELETABLE: frozenset[str] = SETTLED | {
 def api_status(state: str) -> ApiStatus:
     """PX-1 as the API shows it: an escalated hold is still a compliance review (now by
     operations); an attach waiting for the org admin's approval is still provisioning."""
+    # ignored below: every other state already is its API status (the .get default)
     return {  # type: ignore[return-value]
         "compliance_escalated": "pending_rpl_review",
         "pending_org_approval": "provisioning",

@@ -250,6 +250,7 @@ class Billing:
 
     async def sql(self, q: str) -> Any:
         async with self.db.session() as s:
+            # ignored below: sqlmodel types exec() for ORM statements; text() runs too
             return (await s.exec(text(q))).all()  # type: ignore[call-overload]
 
 

@@ -204,6 +204,7 @@ async def test_wh_b4_delete_revokes_every_url_at_once(bill: Billing) -> None:
         bill.now += timedelta(minutes=1)
     assert urls[0] != urls[1]
     assert [(await bill.download(u)).status_code for u in urls] == [200, 200]
+    # ignored below: the test settings always name a report directory (None only when unset)
     files = list(Path(bill.settings.billing_report_dir).glob("*.csv"))  # type: ignore[arg-type]
     assert len(files) == 1
     r = await bill.http.delete(f"/v1/wholesale/billing/reports/{rid}", headers=bill.auth())

@@ -80,6 +80,7 @@ async def test_px_7_usage_close_schedule_is_created_once_with_catch_up(
         assert [r.start for r in cal.hour] == [0] and [r.start for r in cal.minute] == [5]
         assert desc.schedule.policy.catchup_window == timedelta(days=7)
         action = desc.schedule.action
+        # ignored below: the action is a ScheduleActionStartWorkflow, typed as its base class
         assert action.workflow == "BillingUsageClose"  # type: ignore[attr-defined]
         schedules = [s.id async for s in await client.list_schedules()]
         assert schedules.count(USAGE_CLOSE_SCHEDULE_ID) <= 1

@@ -119,6 +119,7 @@ class Migrations:
         out = {}
         async with self.db.session() as s:
             for table in STORE_TABLES:
+                # ignored below: sqlmodel types exec() for ORM statements; text() runs too
                 rows = (await s.exec(text(f"SELECT * FROM {table} ORDER BY 1"))).all()  # type: ignore[call-overload]
                 out[table] = [tuple(r) for r in rows]
         return out
