@@ -45,6 +45,9 @@ STORE_TABLES = (
 
 
 class Orders:
+    answers: Callable[[], dict[str, Any]]  # set-up answers for a new partner and customer
+    answers_for: Callable[[], dict[str, Any]]  # the same, choosing the fixture's partner
+
     def __init__(self, env: WorkflowEnvironment, db: Database, task_queue: str) -> None:
         self.env, self.db, self.task_queue = env, db, task_queue
         self.settings = Settings()
@@ -211,9 +214,8 @@ async def orders(
 ) -> AsyncIterator[Orders]:
     async with run_worker():
         o = await Orders(env, db, task_queue).setup()
-        # ignored below: test helpers hung on the fixture object (Orders does not declare them)
-        o.answers = new_partner_and_customer  # type: ignore[attr-defined]
-        o.answers_for = lambda: {  # type: ignore[attr-defined]
+        o.answers = new_partner_and_customer
+        o.answers_for = lambda: {
             **new_partner_and_customer(),
             "partner_org": {"action": "choose", "org_id": o.partner},
         }

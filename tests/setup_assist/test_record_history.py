@@ -16,7 +16,7 @@ from workflows.setup_assist.workflow import SetupAssistProject as ProjectWorkflo
 DAY = timedelta(days=1)
 
 
-async def _complete(sa: SetupAssistWorld, location: str, phases, minutes: int = 45) -> None:  # type: ignore[no-untyped-def]
+async def _complete(sa: SetupAssistWorld, location: str, phases, minutes: int = 45) -> None:
     h = sa.handle(location)
     for ph in phases:
         for t in ph.tasks:
