@@ -116,6 +116,8 @@ async def create_customer(
     """Accepted at once (PX-3); the customer's workflow provisions it. The same request
     again (same externalId and body, or the same Idempotency-Key) gets the same answer and
     provisions nothing twice."""
+    if body.webex_for_broadworks:  # WH-M2
+        raise RuleError.one("WH-M2", "webexForBroadWorks", "it comes in only through migration")
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier

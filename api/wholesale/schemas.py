@@ -133,6 +133,12 @@ class CustomerCreate(Wire):
     customer_info: CustomerInfo | None = Field(None, description="Required for a new org.")
     provisioning_parameters: ProvisioningParameters | None = None
     sub_partner_admin_email: Annotated[str, Text(254)] | None = None
+    webex_for_broadworks: bool | None = Field(
+        None,
+        alias="webexForBroadWorks",
+        description="WH-M2: a Webex-for-BroadWorks customer is refused here: it comes in only "
+        "through migration (/v1/migrations).",
+    )
 
 
 class CustomerUpdate(Wire):
