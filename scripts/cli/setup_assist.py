@@ -18,7 +18,21 @@ setup_assist_app = typer.Typer(no_args_is_help=True, help="Setup Assist projects
 
 
 def register(app: typer.Typer) -> None:
+    from scripts import demo
+
     app.add_typer(setup_assist_app, name="setup-assist")
+    demo.demo_app.command("setup-assist")(demo_setup_assist)
+
+
+def demo_setup_assist(
+    day_seconds: float = typer.Option(2.0, "--day-seconds", help="Real seconds per day."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder for the timeline PNGs."),
+) -> None:
+    """An Express and a Standard Setup Assist project, start to close (beside `lifecycles
+    dev`): calls, tasks, an information request reminded and escalated, the support window."""
+    from scripts.setup_assist_demo import live
+
+    run(live(day_seconds, out))
 
 
 def _command(model: Any, payload: dict[str, Any], rule: str) -> Any:
