@@ -54,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 REPORT_EXISTS = 10070  # WH-B4: delete the completed report first
 CHUNK = 1 << 20  # bytes written to the report file at a time
+REPORT_WORK_MEM = "64MB"  # PostgreSQL memory for the report's aggregate, its transaction only
 
 
 def _now() -> datetime:
@@ -80,7 +81,8 @@ WITH days AS (
 ), per_day AS (
   SELECT day, subscriber_id, package, min(len) AS len, sum(secs) AS secs,
          min(partner_org_id) AS partner_org_id, min(sub_partner_org_id) AS sub_partner_org_id,
-         min(customer_id) AS customer_id, min(external_customer_id) AS external_customer_id
+         min(customer_id) AS customer_id,
+         min(external_customer_id COLLATE "C") AS external_customer_id
   FROM spans GROUP BY day, subscriber_id, package HAVING sum(secs) > 0
 )
 INSERT INTO billing_usage (day, subscriber_id, package, partner_org_id, sub_partner_org_id,
@@ -427,55 +429,42 @@ _SERVICES = ", ".join(
     for p, sv in R.PACKAGE_SERVICES.items()
 )
 
-_LINES = f"""
-WITH svc(package, service_name, sku, description) AS (VALUES {_SERVICES}),
-lines AS (
-  SELECT u.day, coalesce(u.sub_partner_org_id, u.partner_org_id) AS org_id, u.subscription_id,
-         coalesce(s.service_name, upper(u.package)) AS service_name,
-         coalesce(s.sku, upper(u.package)) AS sku,
-         coalesce(s.description, u.package) AS description,
-         u.customer_id, u.customer_org_id, u.external_customer_id,
-         u.subscriber_id, u.user_id, NULL::text AS workspace_id, u.quantity
-  FROM billing_usage u LEFT JOIN svc s ON s.package = u.package
-  WHERE u.partner_org_id = %(partner)s
-    AND (%(sub)s::text IS NULL OR u.sub_partner_org_id = %(sub)s::text)
-    AND u.day BETWEEN %(start)s::date AND %(end)s::date
-  UNION ALL
-  SELECT c.day, coalesce(c.sub_partner_org_id, c.partner_org_id), c.subscription_id,
-         c.service_name, c.sku, c.description, c.customer_id, c.customer_org_id,
-         c.external_customer_id, NULL, NULL, NULL, c.quantity
-  FROM billing_charge c
-  WHERE c.partner_org_id = %(partner)s
-    AND (%(sub)s::text IS NULL OR c.sub_partner_org_id = %(sub)s::text)
-    AND c.day BETWEEN %(start)s::date AND %(end)s::date
-)"""
+_FILTER = """partner_org_id = %(partner)s
+    AND (%(sub)s::text IS NULL OR sub_partner_org_id = %(sub)s::text)
+    AND day BETWEEN %(start)s::date AND %(end)s::date"""
 
-_KEYS = {
-    "PARTNER": ["org_id", "subscription_id", "service_name", "sku", "description"],
-    "CUSTOMER": ["org_id", "subscription_id", "service_name", "sku", "description", "customer_id"],
-    "USER": [
-        "org_id",
-        "subscription_id",
-        "service_name",
-        "sku",
-        "description",
-        "customer_id",
-        "subscriber_id",
-    ],
-}
+# The columns a line is grouped by, per type (beyond org, subscription and service).
+_GROUPS = {"PARTNER": [], "CUSTOMER": ["customer_id"], "USER": ["customer_id", "subscriber_id"]}
 
 
 def report_sql(report_type: str) -> str:
     """The report's rows, in Cisco's column names (WH-B5), for ``COPY (...) TO STDOUT``.
-    Parameters: partner, sub, start, end."""
-    keys = _KEYS[report_type]
-    extra_aggs = {
-        "CUSTOMER": ", min(customer_org_id) AS customer_org_id,"
-        " min(external_customer_id) AS external_customer_id",
-        "USER": ", min(customer_org_id) AS customer_org_id,"
-        " min(external_customer_id) AS external_customer_id,"
-        " max(user_id) AS user_id, max(workspace_id) AS workspace_id",
-    }.get(report_type, "")
+    Parameters: partner, sub, start, end.
+
+    Usage is aggregated first on its narrow columns (a hash aggregate, as the bare sum is),
+    then named (service, SKU, partner name) and sorted: only the report's lines are sorted,
+    byte-wise."""
+    g = _GROUPS[report_type]
+    ids = ""
+    if report_type in ("CUSTOMER", "USER"):
+        ids += ', min(customer_org_id COLLATE "C") AS customer_org_id'
+        ids += ', min(external_customer_id COLLATE "C") AS external_customer_id'
+    if report_type == "USER":
+        ids += ', max(user_id COLLATE "C") AS user_id'
+    extra = "".join(f", {c}" for c in g)
+    u_group = f"coalesce(sub_partner_org_id, partner_org_id), subscription_id, package{extra}"
+    c_group = (
+        "coalesce(sub_partner_org_id, partner_org_id), subscription_id, service_name, sku,"
+        f" description{extra if report_type != 'USER' else ', customer_id'}"
+    )
+    c_extra = "".join(
+        f", {c}" if c != "subscriber_id" else ", NULL::text AS subscriber_id" for c in g
+    )
+    c_ids = ""
+    if report_type in ("CUSTOMER", "USER"):
+        c_ids += ", min(customer_org_id), min(external_customer_id)"
+    if report_type == "USER":
+        c_ids += ", NULL::text"
     cols = [
         'o.name AS "PARTNER_NAME"',
         'a.org_id AS "PARTNER_ORG_ID"',
@@ -496,15 +485,34 @@ def report_sql(report_type: str) -> str:
         cols += [
             'a.subscriber_id AS "SUBSCRIBER_ID"',
             'a.user_id AS "USER_ID"',
-            'a.workspace_id AS "WORKSPACE_ID"',
+            'NULL::text AS "WORKSPACE_ID"',
         ]
-    k = ", ".join(keys)
-    return (
-        f"{_LINES}, agg AS (SELECT {k}, min(day) AS first_day, max(day) AS last_day,"
-        f" sum(quantity) AS quantity{extra_aggs} FROM lines GROUP BY {k})"
-        f" SELECT {', '.join(cols)} FROM agg a LEFT JOIN org o ON o.id = a.org_id"
-        f" ORDER BY {', '.join('a.' + x + ' NULLS FIRST' for x in keys)}"
-    )
+    u_ids = ", u.customer_org_id, u.external_customer_id" if ids else ""
+    u_ids += ", u.user_id" if report_type == "USER" else ""
+    order = ["org_id", "subscription_id", "service_name", "sku", "description", *g]
+    return f"""
+WITH svc(package, service_name, sku, description) AS (VALUES {_SERVICES}),
+u AS (
+  SELECT coalesce(sub_partner_org_id, partner_org_id) AS org_id, subscription_id, package{extra},
+         min(day) AS first_day, max(day) AS last_day, sum(quantity) AS quantity{ids}
+  FROM billing_usage WHERE {_FILTER}
+  GROUP BY {u_group}
+),
+lines AS (
+  SELECT u.org_id, u.subscription_id,
+         coalesce(s.service_name, upper(u.package)) AS service_name,
+         coalesce(s.sku, upper(u.package)) AS sku,
+         coalesce(s.description, u.package) AS description{"".join(f", u.{c}" for c in g)},
+         u.first_day, u.last_day, u.quantity{u_ids}
+  FROM u LEFT JOIN svc s ON s.package = u.package
+  UNION ALL
+  SELECT coalesce(sub_partner_org_id, partner_org_id), subscription_id, service_name, sku,
+         description{c_extra}, min(day), max(day), sum(quantity){c_ids}
+  FROM billing_charge WHERE {_FILTER}
+  GROUP BY {c_group}
+)
+SELECT {", ".join(cols)} FROM lines a LEFT JOIN org o ON o.id = a.org_id
+ORDER BY {", ".join(f'a.{c} COLLATE "C" NULLS FIRST' for c in order)}"""
 
 
 def file_name_of(report_id: str) -> str:
@@ -523,6 +531,8 @@ async def stream_csv(db: Database, sql: str, params: dict[str, Any], path: Path)
             raw = await conn.get_raw_connection()
             pg: Any = raw.driver_connection
             async with pg.cursor() as cur:
+                # Room for the hash aggregate of a big period (else PostgreSQL sorts on disk).
+                await cur.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
                 async with cur.copy(
                     f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", params
                 ) as copy:
