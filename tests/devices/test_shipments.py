@@ -134,8 +134,29 @@ async def test_dv5_phones_ship_without_power_supplies(devices, run_worker):
 
 
 def test_shipment_contract_refuses_unknown_fields():
-    """TR-S4 contract: a typo in a field name is an error naming the field."""
+    """The shipment command: a typo in a field name is an error naming the field."""
     with pytest.raises(ValueError, match="quantiy"):
         ShipmentRequest.model_validate(
             {"device_type": "phone", "model": "m", "quantiy": 1, "serials": ["a"], "country": "US"}
         )
+
+
+async def test_shipment_quantity_and_serials_are_bounded(devices, run_worker):
+    """History stays small (issue 8): a shipment of 1001 devices, or a serial longer than the
+    ``device.serial`` column, is refused naming the field; nothing ships, nothing is written."""
+    async with run_worker():
+        _, dh, tid = await devices.start()
+        serials = [f"S{i:05d}" for i in range(1001)]
+        for payload, field in (
+            ({"quantity": 1001, "serials": serials}, "quantity"),
+            ({"quantity": 1, "serials": ["X" * 65]}, "serials.0"),
+        ):
+            raw = {"device_type": "phone", "model": "9861", "country": "US", **payload}
+            with pytest.raises(WorkflowUpdateFailedError) as err:
+                await dh.execute_update("record_shipment", raw)
+            rule, message = refusal(err)
+            assert rule == "TR-S4" and f"({field})" in message, message
+        st = await dh.query(DeviceTrial.status)
+        assert st.state == "shipping" and st.shipments == [] and st.devices == []
+        assert await devices.devices(tid) == {}
+        assert await devices.notices(tid, "device_eula") == []
