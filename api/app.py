@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
@@ -56,9 +58,11 @@ def create_app(
 
             app.state.client = await connect(settings)
             owned_client = True
+        reconciler = asyncio.create_task(_reconcile_forever(app))  # issue 9: no orphan rows
         try:
             yield
         finally:
+            reconciler.cancel()
             if owned_db:
                 await app.state.db.dispose()
                 app.state.db = None
@@ -96,6 +100,20 @@ def create_app(
     app.include_router(setup_assist_routes.router)
     app.include_router(orders_routes.router)
     return app
+
+
+async def _reconcile_forever(app: FastAPI) -> None:
+    """Start the workflow of any wholesale customer row a crashed request left without one
+    (api/wholesale/reconcile.py), every minute while the API runs."""
+    from api.wholesale.reconcile import RECONCILE_EVERY, reconcile_customers
+
+    while True:
+        await asyncio.sleep(RECONCILE_EVERY)
+        try:
+            st = app.state
+            await reconcile_customers(st.client, st.db, st.settings, st.task_queue)
+        except Exception as err:  # Temporal or PostgreSQL away: try again next minute
+            structlog.get_logger("api").warning("reconcile failed", error=type(err).__name__)
 
 
 def serve(settings: Settings, database_url: str) -> None:

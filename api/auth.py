@@ -141,7 +141,7 @@ OnBehalf = Annotated[
     str | None,
     Query(
         alias="onBehalfOfSubPartnerOrgId",
-        max_length=40,
+        max_length=256,  # a Webex org id (about 88 characters) is answered, not refused
         description="A partner acts for one of its sub-partners.",
     ),
 ]

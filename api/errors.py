@@ -6,6 +6,7 @@ its status, the first violation's errorCode, every violation's description and f
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import Mapping
 
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
@@ -46,6 +48,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         (404, "No such resource visible to this token."),
         (409, "The request conflicts with what exists."),
         (429, "Too many requests: retry after the Retry-After seconds."),
+        (503, "A service the request needs is not answering: retry after Retry-After."),
     )
 }
 
@@ -60,6 +63,19 @@ class ApiError(Exception):
 
 def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, P.NOT_FOUND, f"no such {what}")
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(what: str) -> ApiError:
+    """503: nothing was changed; the same request may be sent again."""
+    return ApiError(
+        503,
+        P.UNAVAILABLE,
+        f"{what} is not answering; nothing was changed, retry later",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def error_response(
@@ -103,6 +119,36 @@ def validation_problems(exc: RequestValidationError) -> list[Violation]:
     return out or [P.bad("", "body", "invalid request")]
 
 
+def crash_fields(exc: BaseException) -> dict[str, object]:
+    """What a log may say of an unexpected error: its type, where it happened, and for a
+    database error its SQLSTATE and constraint. Never its text: SQL errors quote the
+    statement's values (customers' emails and company names), validation errors the input
+    (issue 9)."""
+    fields: dict[str, object] = {
+        "error": type(exc).__name__,
+        "at": [
+            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+            for f in traceback.extract_tb(exc.__traceback__)[-4:]
+        ],
+    }
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        fields["sqlstate"] = getattr(orig, "sqlstate", None)
+        fields["constraint"] = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    return fields
+
+
+def allowed_methods(request: Request) -> str:
+    """RFC 9110: a 405 names the methods the target resource supports. Starlette names only
+    those of the first route whose path matched; a path may have several routes."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(r.matches(scope)[0] == Match.FULL for r in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -122,9 +168,12 @@ def install(app: FastAPI) -> None:
         code = {404: P.NOT_FOUND, 401: P.UNAUTHORIZED, 403: P.FORBIDDEN}.get(
             exc.status_code, P.INVALID
         )
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method the path serves, not one route's
+            headers["Allow"] = allowed_methods(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("request failed", path=request.url.path)
+        log.error("request failed", path=request.url.path, **crash_fields(exc))
         return error_response(500, 10500, "internal error")

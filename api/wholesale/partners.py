@@ -14,7 +14,6 @@ from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.wholesale.schemas import (
     SubPartnerList,
     SubPartnerOut,
-    SubPartnerState,
     TemplateCreate,
     TemplateList,
     TemplateOut,
@@ -34,7 +33,15 @@ router = APIRouter(prefix="/v1/wholesale", responses=ERROR_RESPONSES)
 )
 async def list_sub_partners(
     request: Request,
-    provisioning_state: Annotated[SubPartnerState | None, Query(alias="provisioningState")] = None,
+    provisioning_state: Annotated[
+        str | None,
+        Query(
+            alias="provisioningState",
+            max_length=64,
+            description="active or suspended; Cisco types it as a free string, so another "
+            "value matches no sub-partner (not a 400).",
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,
     actor: Actor = Depends(authenticate),

@@ -37,6 +37,10 @@ class Text(GroupedMetadata):
         yield AfterValidator(_storable)
 
 
+# Webex ids (base64 of ``ciscospark://us/ORGANIZATION/<uuid>``, about 88 characters) are
+# accepted wherever the caller names an id; one that is not ours is simply unknown.
+WEBEX_ID = 256
+
 CustomerPackage = Literal[
     "common_area_calling", "webex_voice", "webex_calling", "webex_suite", "webex_meetings"
 ]
@@ -125,7 +129,7 @@ class CustomerCreate(Wire):
         description="The onboarding template's ID (WH-P2)."
     )
     packages: list[CustomerPackage] = Field(min_length=1, max_length=5)
-    org_id: Annotated[str, Text(40)] | None = Field(
+    org_id: Annotated[str, Text(WEBEX_ID)] | None = Field(
         None, description="An existing org to attach (PX-4)."
     )
     external_id: Annotated[str, Text(256, 1)]
@@ -154,7 +158,7 @@ class CustomerUpdate(Wire):
 class CustomerPrecheck(Wire):
     provisioning_id: Annotated[str, Text(64)] | None = None
     packages: list[CustomerPackage] = Field(default_factory=list, max_length=5)
-    org_id: Annotated[str, Text(40)] | None = None
+    org_id: Annotated[str, Text(WEBEX_ID)] | None = None
     external_id: Annotated[str, Text(256)] | None = None
     address: AddressIn
     customer_info: CustomerInfoPrecheck | None = None
@@ -233,7 +237,7 @@ class SubscriberUpdateParams(Wire):
 
 
 class SubscriberCreate(Wire):
-    customer_id: Annotated[str, Text(40, 1)]
+    customer_id: Annotated[str, Text(WEBEX_ID, 1)]
     email: Annotated[str, Text(254, 1)]
     package: SubscriberPackage | None = None
     packages: list[SubscriberPackage] | None = Field(None, max_length=4)
@@ -248,7 +252,7 @@ class SubscriberUpdate(Wire):
 
 class SubscriberPrecheck(Wire):
     provisioning_id: Annotated[str, Text(64)] | None = None
-    customer_id: Annotated[str, Text(40)] | None = None
+    customer_id: Annotated[str, Text(WEBEX_ID)] | None = None
     email: Annotated[str, Text(254, 1)]
     package: SubscriberPackage | None = None
     packages: list[SubscriberPackage] | None = Field(None, max_length=4)

@@ -13,12 +13,12 @@ from sqlmodel import col, select
 from api.auth import Actor, acting, db_of, remember, replay
 from api.errors import ERROR_RESPONSES, not_found
 from api.wholesale.schemas import (
+    WEBEX_ID,
     PrecheckOut,
     SubscriberCreate,
     SubscriberList,
     SubscriberOut,
     SubscriberPrecheck,
-    SubscriberStatus,
     SubscriberUpdate,
     SubscriberUpdateParams,
 )
@@ -125,13 +125,20 @@ async def create_subscriber(
 )
 async def list_subscribers(
     request: Request,
-    customer_id: Annotated[str | None, Query(alias="customerId", max_length=40)] = None,
-    person_id: Annotated[str | None, Query(alias="personId", max_length=40)] = None,
+    customer_id: Annotated[str | None, Query(alias="customerId", max_length=WEBEX_ID)] = None,
+    person_id: Annotated[str | None, Query(alias="personId", max_length=WEBEX_ID)] = None,
     external_customer_id: Annotated[
         str | None, Query(alias="externalCustomerId", max_length=256)
     ] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
-    status: SubscriberStatus | None = None,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="provisioned or pending_user_migration; Cisco types it as a free "
+            "string, so another value matches no subscriber (an empty list, not a 400).",
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 50,
     actor: Actor = Depends(acting(READ)),

@@ -14,6 +14,7 @@ UNAUTHORIZED = 10010
 FORBIDDEN = 10011
 NOT_FOUND = 10012
 RATE_LIMITED = 10013
+UNAVAILABLE = 10503  # Temporal (or another service) is not answering: retry
 TEMPLATE = 10020  # WH-P2
 CUSTOMER_EXISTS = 10030  # external ID / org already a wholesale customer
 ORG_UNKNOWN = 10031

@@ -7,7 +7,10 @@ finds the work done and answers the same."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy import ColumnElement, delete, func, or_, update
@@ -17,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from models.common.countries import region_of
 from models.common.db import Database
+from models.common.failures import unhealable
 from models.common.mail import Mailer
 from models.common.outbox import deliver, put
 from models.common.tables import Org, OrgUser
@@ -147,7 +151,29 @@ def _fail(message: str) -> ApplicationError:
 
 # --- the activities' transactions (activities/wholesale calls each) ------------------------
 
+P_ = ParamSpec("P_")
+R_ = TypeVar("R_")
 
+
+def _step(fn: Callable[P_, Awaitable[R_]]) -> Callable[P_, Awaitable[R_]]:
+    """A value PostgreSQL cannot hold or a broken constraint fails every retry: it becomes a
+    non-retryable error naming the step, the customer's id and the constraint, never the
+    values (SQL error texts quote emails and company names; issue 9)."""
+
+    @wraps(fn)
+    async def step(*args: P_.args, **kwargs: P_.kwargs) -> R_:
+        key = next(
+            (a if isinstance(a, str) else str(getattr(a, "customer_id", "?")))
+            for a in args
+            if isinstance(a, str | ProvisionStep)
+        )
+        with unhealable(fn.__name__, key):
+            return await fn(*args, **kwargs)
+
+    return step
+
+
+@_step
 async def provision_customer(db: Database, mailer: Mailer, step: ProvisionStep) -> Outcome:
     """Template (WH-P2), screening (WH-C2), PX-4 approval, then the org, locale (WH-C4),
     call-in number (WH-C3), packages (PX-1) and restricted mode (WH-C6)."""
@@ -285,6 +311,7 @@ async def _ask_attach_approval(
     return keys
 
 
+@_step
 async def remind_attach_approval(db: Database, mailer: Mailer, customer_id: str) -> None:
     """PX-4: the org's admins have not answered; ask them once more."""
     async with db.session() as s:
@@ -300,6 +327,7 @@ async def remind_attach_approval(db: Database, mailer: Mailer, customer_id: str)
     await deliver(db, mailer, keys)
 
 
+@_step
 async def lapse_attach(
     db: Database, mailer: Mailer, customer_id: str, operations_email: str, days: float
 ) -> Outcome:
@@ -335,6 +363,7 @@ async def lapse_attach(
     return Outcome(state="error", org_id=c.org_id, message=str(err["description"]))
 
 
+@_step
 async def refuse_attach(db: Database, customer_id: str) -> Outcome:
     async with db.session() as s:
         err = P.error(P.ATTACH_REFUSED, "PX-4", "the org's admin refused the attachment")
@@ -342,6 +371,7 @@ async def refuse_attach(db: Database, customer_id: str) -> Outcome:
     return Outcome(state="error", message=str(err["description"]))
 
 
+@_step
 async def escalate_compliance(
     db: Database, mailer: Mailer, customer_id: str, operations_email: str
 ) -> None:
@@ -380,6 +410,7 @@ async def escalate_compliance(
     await deliver(db, mailer, [key])
 
 
+@_step
 async def mark_changing(db: Database, customer_id: str, state: str) -> None:
     """PX-3: the read model shows an accepted change (``updating``) or removal
     (``deleting``) until the step that applies it writes the outcome. Written by the
@@ -393,6 +424,7 @@ async def mark_changing(db: Database, customer_id: str, state: str) -> None:
         await set_customer(s, customer_id, status=state)
 
 
+@_step
 async def apply_customer_change(db: Database, customer_id: str, change: CustomerChange) -> Outcome:
     """WH-C5: the complete package list wanted afterwards. A package still held by
     subscribers is kept, with an error saying so."""
@@ -442,6 +474,7 @@ async def apply_customer_change(db: Database, customer_id: str, change: Customer
     return Outcome(state=status, org_id=c.org_id, message=f"packages: {', '.join(wanted)}")
 
 
+@_step
 async def remove_customer(db: Database, customer_id: str) -> None:
     """WH-C5: the wholesale services go (subscribers, package assignments closed at one
     instant); the org and its users stay."""

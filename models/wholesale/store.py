@@ -289,6 +289,13 @@ class Scope:
             q = q.where(WholesaleSubscriber.sub_partner_org_id == self.sub_partner_org_id)
         return q
 
+    def owns(self, c: WholesaleCustomer) -> bool:
+        """The caller's own customer: provisioned by this partner itself, or by this very
+        sub-partner (an externalId is unique per owner)."""
+        return c.partner_org_id == self.partner_org_id and (
+            c.sub_partner_org_id == self.sub_partner_org_id
+        )
+
     def sees(self, c: WholesaleCustomer | WholesaleSubscriber) -> bool:
         return c.partner_org_id == self.partner_org_id and (
             not self.sub_partner_org_id or c.sub_partner_org_id == self.sub_partner_org_id
@@ -346,6 +353,7 @@ async def customer_conflicts(
     *,
     existing_id: str | None = None,
     precheck: bool = False,
+    own_settled: bool = False,
 ) -> list[Violation]:
     """What the store says against provisioning this customer (nothing is written). A
     missing PSTN provider is only foretold by precheck: provisioning reports it per
@@ -373,15 +381,18 @@ async def customer_conflicts(
                 )
             )
     if c.external_id:
-        other = (
+        # Only customers the caller sees: another sub-partner's externalId is answered as
+        # an unknown one (issue 9). ``own_settled``: the caller's own twin is settled by the
+        # insert (a retried POST finds it), so only someone else's counts.
+        others = (
             await s.exec(
-                select(WholesaleCustomer.id).where(
-                    WholesaleCustomer.partner_org_id == scope.partner_org_id,
+                scope.customers(select(WholesaleCustomer)).where(
                     WholesaleCustomer.external_id == c.external_id,
+                    col(WholesaleCustomer.id) != (existing_id or ""),
                 )
             )
-        ).first()
-        if other is not None and other != existing_id:
+        ).all()
+        if any(not (own_settled and scope.owns(o)) for o in others):
             p.append(
                 conflict(
                     P.CUSTOMER_EXISTS, "WH-C1", "externalId", "a customer has this external ID"
@@ -392,12 +403,15 @@ async def customer_conflicts(
         if org is None or org.kind != "customer":
             p.append(conflict(P.ORG_UNKNOWN, "WH-C1", "orgId", "no customer org with this ID"))
         else:
-            taken = (
-                await s.exec(
-                    select(WholesaleCustomer.id).where(WholesaleCustomer.org_id == c.org_id)
-                )
-            ).first()
-            if taken is not None and taken != existing_id:
+            rows = (
+                await s.exec(select(WholesaleCustomer).where(WholesaleCustomer.org_id == c.org_id))
+            ).all()
+            holders = [h for h in rows if h.id != existing_id]
+            if any(not scope.sees(h) for h in holders):
+                # another partner's (or sub-partner's) customer: answered as an unknown org,
+                # so no caller learns which orgs others serve (issue 9)
+                p.append(conflict(P.ORG_UNKNOWN, "WH-C1", "orgId", "no customer org with this ID"))
+            elif holders:
                 p.append(
                     conflict(
                         P.CUSTOMER_EXISTS,

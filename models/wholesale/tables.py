@@ -66,7 +66,17 @@ class WholesaleCustomer(SQLModel, table=True):
     """
 
     __tablename__ = "wholesale_customer"
-    __table_args__ = (sa.UniqueConstraint("partner_org_id", "external_id"),)
+    # An externalId is unique per owner: the partner's own customers, or one sub-partner's
+    # (migration 0008; a sibling's externalId is none of a sub-partner's business).
+    __table_args__ = (
+        sa.Index(
+            "uq_wholesale_customer_owner_external_id",
+            "partner_org_id",
+            sa.text("coalesce(sub_partner_org_id, '')"),
+            "external_id",
+            unique=True,
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)

@@ -119,7 +119,8 @@ async def test_bad_query_and_path_answer_400(wh):
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "max"
     r = await wh.http.get(CUSTOMER, params={"offset": -1}, headers=wh.auth())
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "offset"
+    # Cisco types `status` as a free string: an unknown one matches nothing (issue 9)
     r = await wh.http.get(CUSTOMER, params={"status": "sleeping"}, headers=wh.auth())
-    assert r.status_code == 400 and "status" in r.json()["description"]
+    assert r.status_code == 200 and r.json()["items"] == []
     r = await wh.http.get(CUSTOMER + "/a%00b", headers=wh.auth())
     assert r.status_code == 400
