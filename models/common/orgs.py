@@ -17,6 +17,8 @@ from models.common.types import normalize_email, normalize_phone, normalize_time
 PARTNER_ROLES = frozenset({"full", "sales_full", "sales", "read_only", "support"})
 CUSTOMER_ROLES = frozenset({"full", "read_only", "support", "user_admin", "device_admin"})
 SERVICES = frozenset({"messaging", "meetings", "calling", "devices"})
+NAME_MAX = 200  # org.name
+MAX_QUANTITY = 100_000  # license.quantity is an int32
 
 
 def new_id(prefix: str) -> str:
@@ -52,6 +54,8 @@ async def create_partner(
         raise RuleError.one("TR-V2", "tier", "a partner is tier 1 or tier 2")
     if not name.strip():
         raise RuleError.one("TR-S2", "name", "a name is required")
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise RuleError.one("TR-S2", "name", f"at most {NAME_MAX} printable characters")
     await _users_free(s, [e for e, _ in admins])
     now = datetime.now(UTC)
     org_id = new_id("p")
@@ -86,6 +90,8 @@ async def create_customer_org(
     v: list[Violation] = []
     if not name.strip():
         v.append(Violation("TR-S2", "name", "a name is required"))
+    if len(name) > NAME_MAX or not name.isprintable():
+        v.append(Violation("TR-S2", "name", f"at most {NAME_MAX} printable characters"))
     if why := country_problem(country):
         v.append(Violation("TR-S2", "country", why))
     v += [Violation("SO-6", "user", f"{u!r}: {why}") for u in users if (why := _email(u))]
@@ -94,6 +100,11 @@ async def create_customer_org(
         v.append(Violation("TR-S2", "timezone", why))
     v += [
         Violation("TR-S6", "paid", f"unknown service {k}") for k in paid or {} if k not in SERVICES
+    ]
+    v += [
+        Violation("TR-S6", "paid", f"{k}: 1 to {MAX_QUANTITY} licenses")
+        for k, n in (paid or {}).items()
+        if not 1 <= n <= MAX_QUANTITY
     ]
     valid = [normalize_phone(n) for n in numbers or [] if not _phone(n)]
     if len(set(valid)) != len(valid):

@@ -196,3 +196,15 @@ async def test_missing_trial_fails_for_good_outside_a_retry_window(db):
     with pytest.raises(ApplicationError) as err:
         await store.record_consent(db, "no-such-trial", "full_admin")
     assert err.value.type == "NotFound" and err.value.non_retryable
+
+
+async def test_tr_s2_org_set_up_refuses_what_the_columns_cannot_hold(world, db):
+    """TR-S2/TR-S6 at org set-up (CLI `org create`, `partner create`): a 5,000-character
+    name or 2147483648 paid licenses is refused naming the field; nothing is written."""
+    with pytest.raises(RuleError) as err:
+        await world.org("N" * 5000)
+    assert [(v.rule, v.field) for v in err.value.violations] == [("TR-S2", "name")]
+    with pytest.raises(RuleError) as err:
+        await world.org("Fine Co", paid={"calling": 2147483648})
+    assert [(v.rule, v.field) for v in err.value.violations] == [("TR-S6", "paid")]
+    assert await rows(db, Org, Org.kind == "customer") == []
