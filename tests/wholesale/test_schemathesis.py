@@ -33,7 +33,7 @@ CISCO_SPEC = Path(__file__).resolve().parents[3] / "shared/reference/webex-whole
 CISCO_SERVED = r"^/(wholesale/(customers|subscribers|subPartners)|subscribers/)"
 
 
-async def _fuzz(app, schema: str, tmp_path, token: str, *extra: str) -> str:  # type: ignore[no-untyped-def]
+async def _fuzz(app, schema: str, tmp_path, token: str, *extra: str) -> str:
     """Serve ``app`` with uvicorn in this loop and run ``st run`` on ``schema`` (a URL or a
     file; ``{base}`` is replaced by the server's address); returns the report, asserting
     schemathesis exited 0."""
