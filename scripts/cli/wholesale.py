@@ -174,6 +174,30 @@ def customer_status(customer_id: str, as_json: bool = JsonOpt) -> None:
     emit(run(go()), as_json)
 
 
+@customer_app.command("reconcile")
+def customer_reconcile(
+    older_than: float = typer.Option(60.0, "--older-than", help="Seconds since the row's write."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start the workflow of customers still `provisioning` with none (a request that died
+    between writing the row and starting it, issue 9). Idempotent; the API does it every
+    minute too."""
+    from datetime import timedelta
+
+    from api.wholesale.reconcile import reconcile_customers
+    from workers.settings import get_settings
+
+    async def go() -> int:
+        settings = get_settings()
+        async with store() as db:
+            return await reconcile_customers(
+                await temporal(), db, settings, settings.task_queue, timedelta(seconds=older_than)
+            )
+
+    n = run(go())
+    emit({"looked_at": n}, as_json, lambda d: f"{d['looked_at']} customers looked at")
+
+
 @customer_app.command("clear-compliance")
 def customer_clear(
     customer_id: str,
