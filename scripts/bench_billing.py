@@ -56,7 +56,7 @@ async def _seed(db: Any, subscribers: int, days: int, start: date) -> str:
     t0 = datetime(start.year, start.month, start.day, tzinfo=UTC)
     params = {"p": partner, "t": template, "n": subscribers, "t0": t0, "days": days}
     async with db.session() as s:
-        await s.exec(  # type: ignore[call-overload]
+        await s.exec(
             text(
                 "INSERT INTO wholesale_customer (id, partner_org_id, external_id, org_id, "
                 "provisioning_id, status, packages, errors, address, customer_info, "
@@ -68,7 +68,7 @@ async def _seed(db: Any, subscribers: int, days: int, start: date) -> str:
             ),
             params=params,
         )
-        await s.exec(  # type: ignore[call-overload]
+        await s.exec(
             text(
                 "INSERT INTO wholesale_subscriber (id, customer_id, partner_org_id, email, "
                 "first_name, last_name, package, status, is_admin, consent_round, errors, "
@@ -82,7 +82,7 @@ async def _seed(db: Any, subscribers: int, days: int, start: date) -> str:
         # Per subscriber: 25-day blocks; a block opens at noon (the first at a per-subscriber
         # hour) and closes six hours before the next block opens, so most days are whole and
         # every block boundary cuts a day.
-        await s.exec(  # type: ignore[call-overload]
+        await s.exec(
             text(
                 "INSERT INTO wholesale_package_assignment (subscriber_id, customer_id, "
                 "external_customer_id, partner_org_id, package, opened_at, closed_at) "
@@ -142,7 +142,7 @@ async def _measure(db: Any, partner: str, first: date, last: date, report_dir: P
     for i in range(3):
         t = time.perf_counter()
         async with db.session() as s:
-            out = (await s.exec(bare_sql, params={"p": partner, "f": first, "l": last})).all()  # type: ignore[call-overload]
+            out = (await s.exec(bare_sql, params={"p": partner, "f": first, "l": last})).all()
         bare.append(time.perf_counter() - t)
         async with db.session() as s:
             row, _ = await store.create_report(
@@ -161,7 +161,7 @@ async def _measure(db: Any, partner: str, first: date, last: date, report_dir: P
         if i < 2:
             await store.delete_report(db, None, row.id, policy.report_dir)
     async with db.session() as s:
-        days = (await s.exec(text("SELECT count(*) FROM billing_usage"))).one()[0]  # type: ignore[call-overload]
+        days = (await s.exec(text("SELECT count(*) FROM billing_usage"))).one()[0]
     return {
         "subscriber_days": days,
         "report_rows": rows,

@@ -441,30 +441,45 @@ def report_sql(report_type: str) -> str:
     """The report's rows, in Cisco's column names (WH-B5), for ``COPY (...) TO STDOUT``.
     Parameters: partner, sub, start, end.
 
-    Usage is aggregated first on its narrow columns (a hash aggregate, as the bare sum is),
-    then named (service, SKU, partner name) and sorted: only the report's lines are sorted,
-    byte-wise."""
+    Usage is summed first on the fewest columns (subscriber and package for USER, customer
+    and package for CUSTOMER: a hash aggregate like the bare sum), then each line is named
+    from billing's copies of the ids (kept by triggers) and the service catalogue, and only
+    the lines are sorted, byte-wise."""
     g = _GROUPS[report_type]
-    ids = ""
-    if report_type in ("CUSTOMER", "USER"):
-        ids += ', min(customer_org_id COLLATE "C") AS customer_org_id'
-        ids += ', min(external_customer_id COLLATE "C") AS external_customer_id'
+    org = "coalesce(cr.sub_partner_org_id, cr.partner_org_id)"
     if report_type == "USER":
-        ids += ', max(user_id COLLATE "C") AS user_id'
-    extra = "".join(f", {c}" for c in g)
-    u_group = f"coalesce(sub_partner_org_id, partner_org_id), subscription_id, package{extra}"
-    c_group = (
-        "coalesce(sub_partner_org_id, partner_org_id), subscription_id, service_name, sku,"
-        f" description{extra if report_type != 'USER' else ', customer_id'}"
+        u_keys = "subscriber_id, package"
+        joins = (
+            " LEFT JOIN billing_subscriber_ref sr ON sr.subscriber_id = u.subscriber_id"
+            " LEFT JOIN billing_customer_ref cr ON cr.customer_id = sr.customer_id"
+        )
+        u_cols = (
+            f"{org} AS org_id, cr.subscription_id, sr.customer_id, u.subscriber_id,"
+            " cr.org_id AS customer_org_id, cr.external_id AS external_customer_id, sr.user_id"
+        )
+    elif report_type == "CUSTOMER":
+        u_keys = "customer_id, package"
+        joins = " LEFT JOIN billing_customer_ref cr ON cr.customer_id = u.customer_id"
+        u_cols = (
+            f"{org} AS org_id, cr.subscription_id, u.customer_id,"
+            " cr.org_id AS customer_org_id, cr.external_id AS external_customer_id"
+        )
+    else:
+        u_keys = "coalesce(sub_partner_org_id, partner_org_id), subscription_id, package"
+        joins = ""
+        u_cols = "u.org_id, u.subscription_id"
+    u_select = (
+        "coalesce(sub_partner_org_id, partner_org_id) AS org_id, subscription_id, package"
+        if report_type == "PARTNER"
+        else u_keys
     )
-    c_extra = "".join(
-        f", {c}" if c != "subscriber_id" else ", NULL::text AS subscriber_id" for c in g
-    )
-    c_ids = ""
-    if report_type in ("CUSTOMER", "USER"):
-        c_ids += ", min(customer_org_id), min(external_customer_id)"
-    if report_type == "USER":
-        c_ids += ", NULL::text"
+    c_keys = "coalesce(sub_partner_org_id, partner_org_id), subscription_id, service_name, sku, "
+    c_keys += "description" + (", customer_id" if g else "")
+    c_cols = "coalesce(sub_partner_org_id, partner_org_id), subscription_id"
+    c_cols += ", customer_id" if g else ""
+    c_cols += ", NULL::text" if report_type == "USER" else ""
+    c_cols += ", min(customer_org_id), min(external_customer_id)" if g else ""
+    c_cols += ", NULL::text" if report_type == "USER" else ""
     cols = [
         'o.name AS "PARTNER_NAME"',
         'a.org_id AS "PARTNER_ORG_ID"',
@@ -476,7 +491,7 @@ def report_sql(report_type: str) -> str:
         "to_char(a.last_day, 'YYYY-MM-DD') AS \"CONSUMPTION_END_DATE\"",
         'trim_scale(a.quantity) AS "QUANTITY"',
     ]
-    if report_type in ("CUSTOMER", "USER"):
+    if g:
         cols += [
             'a.customer_org_id AS "CUSTOMER_ORG_ID"',
             'a.external_customer_id AS "CUSTOMER_EXTERNAL_ID"',
@@ -487,29 +502,25 @@ def report_sql(report_type: str) -> str:
             'a.user_id AS "USER_ID"',
             'NULL::text AS "WORKSPACE_ID"',
         ]
-    u_ids = ", u.customer_org_id, u.external_customer_id" if ids else ""
-    u_ids += ", u.user_id" if report_type == "USER" else ""
     order = ["org_id", "subscription_id", "service_name", "sku", "description", *g]
     return f"""
 WITH svc(package, service_name, sku, description) AS (VALUES {_SERVICES}),
 u AS (
-  SELECT coalesce(sub_partner_org_id, partner_org_id) AS org_id, subscription_id, package{extra},
-         min(day) AS first_day, max(day) AS last_day, sum(quantity) AS quantity{ids}
+  SELECT {u_select}, min(day) AS first_day, max(day) AS last_day, sum(quantity) AS quantity
   FROM billing_usage WHERE {_FILTER}
-  GROUP BY {u_group}
+  GROUP BY {u_keys}
 ),
 lines AS (
-  SELECT u.org_id, u.subscription_id,
+  SELECT {u_cols},
          coalesce(s.service_name, upper(u.package)) AS service_name,
          coalesce(s.sku, upper(u.package)) AS sku,
-         coalesce(s.description, u.package) AS description{"".join(f", u.{c}" for c in g)},
-         u.first_day, u.last_day, u.quantity{u_ids}
-  FROM u LEFT JOIN svc s ON s.package = u.package
+         coalesce(s.description, u.package) AS description,
+         u.first_day, u.last_day, u.quantity
+  FROM u LEFT JOIN svc s ON s.package = u.package{joins}
   UNION ALL
-  SELECT coalesce(sub_partner_org_id, partner_org_id), subscription_id, service_name, sku,
-         description{c_extra}, min(day), max(day), sum(quantity){c_ids}
+  SELECT {c_cols}, service_name, sku, description, min(day), max(day), sum(quantity)
   FROM billing_charge WHERE {_FILTER}
-  GROUP BY {c_group}
+  GROUP BY {c_keys}
 )
 SELECT {", ".join(cols)} FROM lines a LEFT JOIN org o ON o.id = a.org_id
 ORDER BY {", ".join(f'a.{c} COLLATE "C" NULLS FIRST' for c in order)}"""
@@ -531,7 +542,7 @@ async def stream_csv(db: Database, sql: str, params: dict[str, Any], path: Path)
             raw = await conn.get_raw_connection()
             pg: Any = raw.driver_connection
             async with pg.cursor() as cur:
-                # Room for the hash aggregate of a big period (else PostgreSQL sorts on disk).
+                # Room for the hash aggregate of a long period (else PostgreSQL sorts on disk).
                 await cur.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
                 async with cur.copy(
                     f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", params
