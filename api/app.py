@@ -16,9 +16,9 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import RateLimiter
+from api.billing import routes as billing_routes
 from api.migration import routes as migration
 from api.orders import routes as orders_routes
-from api.billing import routes as billing_routes
 from api.setup_assist import routes as setup_assist_routes
 from api.wholesale import customers, partners, subscribers
 from models.common.db import Database
@@ -97,8 +97,8 @@ def create_app(
     app.include_router(partners.router)
     app.include_router(migration.router)
     app.include_router(billing_routes.router)
-    app.include_router(setup_assist_routes.router)
     app.include_router(orders_routes.router)
+    app.include_router(setup_assist_routes.router)
     return app
 
 

@@ -15,8 +15,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.billing.contract import BillingPolicy
-from models.orders.contract import OrderPolicy
 from models.migration.contract import MigrationPolicy
+from models.orders.contract import OrderPolicy
 from models.setup_assist.contract import SetupAssistPolicy
 from models.trials.contract import DevicePolicy, TrialPolicy
 from models.wholesale.contract import WholesalePolicy
@@ -162,45 +162,6 @@ class Settings(BaseSettings):
         7.0, gt=0, description="PX-7: missed daily closes within this window run late."
     )
 
-    # --- Policy: subscription orders (SO, PX-5; snapshotted when an order is accepted) ------
-    order_rep_alert_days: float = Field(
-        1.0, gt=0, description="SO-2: set-up not started this long after the email: alert the rep."
-    )
-    order_close_days_flex: float = Field(
-        7.0, gt=0, description="PX-5: an A-FLEX / A-Flex-3 order closes unprovisioned after this."
-    )
-    order_close_days_other: float = Field(
-        30.0, gt=0, description="PX-5: an order of another offer closes unprovisioned after this."
-    )
-    order_active_user_days: int = Field(
-        90, ge=1, description="SO-5: a user active this recently counts as an active user."
-    )
-    order_unlikely_after_days: int = Field(
-        365, ge=1, description="SO-5: no verified domain and no activity this long: unlikely org."
-    )
-    order_setup_url: str = Field(
-        "http://127.0.0.1:8000/orders/setup", description="SO-1: the set-up link's page."
-    )
-    order_account_rep_email: str = Field(
-        "account-rep@localhost", description="SO-2: the rep alerted when an order names none."
-    )
-    order_setup_token_key: SecretStr = Field(
-        SecretStr("dev-only-order-setup-key-change-me"),
-        description="SO-1: HMAC key that signs set-up links (set it in production).",
-    )
-
-    def order_policy(self) -> OrderPolicy:
-        return OrderPolicy(
-            day_seconds=self.day_seconds,
-            rep_alert_days=self.order_rep_alert_days,
-            close_days_flex=self.order_close_days_flex,
-            close_days_other=self.order_close_days_other,
-            active_user_days=self.order_active_user_days,
-            unlikely_after_days=self.order_unlikely_after_days,
-            setup_url=self.order_setup_url,
-            account_rep_email=self.order_account_rep_email,
-        )
-
     # --- Policy: BroadWorks migration (WH-M1, PX-8; snapshotted when a migration starts) ---
     migration_batch_size: int = Field(
         100, ge=1, le=1000, description="WH-M1: users one provisioning or cut-over activity does."
@@ -246,6 +207,45 @@ class Settings(BaseSettings):
     setup_assist_team_email: str = Field(
         "setup-assist@localhost", description="WH-A4: Cisco's Setup Assist team (escalations)."
     )
+
+    # --- Policy: subscription orders (SO, PX-5; snapshotted when an order is accepted) ------
+    order_rep_alert_days: float = Field(
+        1.0, gt=0, description="SO-2: set-up not started this long after the email: alert the rep."
+    )
+    order_close_days_flex: float = Field(
+        7.0, gt=0, description="PX-5: an A-FLEX / A-Flex-3 order closes unprovisioned after this."
+    )
+    order_close_days_other: float = Field(
+        30.0, gt=0, description="PX-5: an order of another offer closes unprovisioned after this."
+    )
+    order_active_user_days: int = Field(
+        90, ge=1, description="SO-5: a user active this recently counts as an active user."
+    )
+    order_unlikely_after_days: int = Field(
+        365, ge=1, description="SO-5: no verified domain and no activity this long: unlikely org."
+    )
+    order_setup_url: str = Field(
+        "http://127.0.0.1:8000/orders/setup", description="SO-1: the set-up link's page."
+    )
+    order_account_rep_email: str = Field(
+        "account-rep@localhost", description="SO-2: the rep alerted when an order names none."
+    )
+    order_setup_token_key: SecretStr = Field(
+        SecretStr("dev-only-order-setup-key-change-me"),
+        description="SO-1: HMAC key that signs set-up links (set it in production).",
+    )
+
+    def order_policy(self) -> OrderPolicy:
+        return OrderPolicy(
+            day_seconds=self.day_seconds,
+            rep_alert_days=self.order_rep_alert_days,
+            close_days_flex=self.order_close_days_flex,
+            close_days_other=self.order_close_days_other,
+            active_user_days=self.order_active_user_days,
+            unlikely_after_days=self.order_unlikely_after_days,
+            setup_url=self.order_setup_url,
+            account_rep_email=self.order_account_rep_email,
+        )
 
     def setup_assist_policy(self) -> SetupAssistPolicy:
         return SetupAssistPolicy(

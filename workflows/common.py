@@ -18,12 +18,12 @@ from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from models.common.contract import ActivityRef, RejectedMessage
+    from models.common.contract import ActivityRef, RejectedMessage, StepFailure
 
 from workflows import search_attributes as sa
 
@@ -34,11 +34,25 @@ T = TypeVar("T")
 REJECTED_KEPT = 20  # the last refused signals a workflow keeps for its operators
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# Bounded: about 25 minutes of attempts (1 s doubling to 5 min), enough to ride out a
+# database or SMTP restart; then the step fails and the lifecycle waits in state `error`.
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
     non_retryable_error_types=["RuleViolation"],
 )
+
+
+class StepFailed(ApplicationError):
+    """An activity that failed for good. The main loop turns it into state ``error``; an
+    update handler's caller sees it as the update's failure. (An ApplicationError, so one
+    left uncaught fails the workflow instead of retrying its task for ever.)"""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}", type="StepFailed", non_retryable=True)
+        self.step = step
+        self.reason = message
 
 
 def refuse(rule: str, field: str, message: str) -> ApplicationError:
@@ -133,14 +147,50 @@ class Inbox(Generic[T]):
 
 
 class Lifecycle:
-    """Base of every lifecycle workflow: its inbox, and a handler for signal names it does
-    not have (recorded, not buffered for ever)."""
+    """Base of every lifecycle workflow: its inbox, a handler for signal names it does not
+    have (recorded, not buffered for ever), and the ``error`` state a step that failed for
+    good leaves it in, with the ``retry`` update that resumes it."""
 
     inbox: Inbox[Any]
+    state: Any
+    failure: StepFailure | None = None
 
     @workflow.signal(dynamic=True)
     def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
         self.inbox.reject(name, "this workflow has no signal of that name")
+
+    def failed(self, err: StepFailed) -> None:
+        """Wait in ``error`` (the LifecycleState operators filter on), saying what failed."""
+        workflow.logger.error("step failed for good: %s", err.message)
+        if self.failure is None:
+            self.failure = StepFailure(
+                step=err.step[:200], message=err.reason[:1000], at=workflow.now(), state=self.state
+            )
+            self.state = "error"
+
+    def failure_details(self) -> list[str]:
+        if self.failure is None:
+            return []
+        f = self.failure
+        return [
+            f"**Failed** at {f.at:%Y-%m-%d %H:%M} UTC: {f.step}: {f.message}",
+            "An operator sends the `retry` update once the cause is fixed.",
+        ]
+
+    @workflow.update
+    async def retry(self, *args: Any) -> str:
+        """Resume after a failed step: the lifecycle goes back to its state and the step is
+        tried again (every effect is idempotent)."""
+        self._validate_retry(*args)
+        assert self.failure is not None  # checked by the validator
+        self.state, self.failure = self.failure.state, None
+        self.inbox.changed = True
+        return f"resumed in {self.state}"
+
+    @retry.validator
+    def _validate_retry(self, *args: Any) -> None:
+        if self.failure is None:
+            raise refuse("OPS", "state", "nothing failed: there is nothing to retry")
 
 
 @dataclass(frozen=True)
@@ -151,15 +201,23 @@ class Deadline:
 
 
 async def act(ref: ActivityRef[R], *args: Any, summary: str) -> R:
-    """Run one activity, by name, with the shared timeout and retry policy."""
-    result: R = await workflow.execute_activity(
-        ref.name,
-        args=list(args),
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=RETRY,
-        summary=summary,
-        result_type=ref.result,
-    )
+    """Run one activity, by name, with the shared timeout and retry policy. A refusal
+    (``RuleViolation``) reaches the caller as the ActivityError; any other failure that
+    outlived its retries is a ``StepFailed``."""
+    try:
+        result: R = await workflow.execute_activity(
+            ref.name,
+            args=list(args),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=summary,
+            result_type=ref.result,
+        )
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "RuleViolation":
+            raise
+        raise StepFailed(summary, getattr(cause, "message", None) or str(err)) from err
     return result
 
 
@@ -186,14 +244,23 @@ async def fire_due(
     handle_signals: Callable[[], Awaitable[None]],
     next_deadline: Callable[[], Deadline | None],
     on_deadline: Callable[[Deadline], Awaitable[None]],
+    lifecycle: Lifecycle | None = None,
 ) -> None:
     """After a wait, under the lock: the queued signals first, then the earliest deadline
-    if it is due by now."""
+    if it is due by now. A step that fails for good leaves ``lifecycle`` in ``error``, where
+    deadlines wait (signals are still taken) until the ``retry`` update."""
     async with lock:
-        await handle_signals()
-        due = next_deadline()
-        if due is not None and due.at <= workflow.now():
-            await on_deadline(due)
+        try:
+            await handle_signals()
+            if lifecycle is not None and lifecycle.failure is not None:
+                return
+            due = next_deadline()
+            if due is not None and due.at <= workflow.now():
+                await on_deadline(due)
+        except StepFailed as err:
+            if lifecycle is None:
+                raise
+            lifecycle.failed(err)
 
 
 def search_attribute_updates(

@@ -38,6 +38,16 @@ class RejectedMessage(Stored):
     reason: str = Field(max_length=500)
 
 
+class StepFailure(Stored):
+    """A step whose activity failed for good (retries spent, or an error that cannot heal):
+    the lifecycle waits in state ``error`` until an operator sends the ``retry`` update."""
+
+    step: str = Field(max_length=200)
+    message: str = Field(max_length=1000)
+    at: datetime
+    state: str = Field(max_length=40, description="the state to go back to on retry")
+
+
 @dataclass(frozen=True)
 class ActivityRef(Generic[R]):
     """An activity's name (the ``@activity.defn`` method's name) and its result type."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
 from models.trials.contract import ConvertRequest
 from tests.trials.helpers import (
     License,
@@ -12,7 +16,6 @@ from tests.trials.helpers import (
     PhoneNumber,
     notices,
     recipients,
-    refused,
     rows,
     tid,
     until,
@@ -114,15 +117,15 @@ async def test_tr_e4_users_moved_to_free_org_irreversibly(world, run_worker, env
             timezone="UTC",
         )
         st = await until(h, lambda s: s.state == "active")
-        await env.sleep(61 * DAY)  # past grace; the numbers are still held
-        await until(h, lambda s: s.state == "migrated_to_free_org")
-        with refused("TR-E2", "state"):  # irreversible: no conversion afterwards
+        await env.sleep(61 * DAY)  # past grace
+        result = await h.result()  # no number was retained: nothing left to wait for
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)):  # irreversible: closed
             await h.execute_update(
                 TrialLifecycle.convert,
                 ConvertRequest(order_id="late", provisioning_contact_email="admin@newco.test"),
             )
-        result = await h.result()
     assert result.state == "migrated_to_free_org"
+    assert result.numbers_release_at is None  # issue 9, 11: no 15-day wait for no numbers
     free = (await rows(db, Org, Org.id == result.free_org_id))[0]
     assert free.kind == "free"
     users = await rows(db, OrgUser, OrgUser.org_id == free.id)

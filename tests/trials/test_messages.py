@@ -96,3 +96,53 @@ async def test_tr_c3_give_consent_refuses_someone_not_a_full_admin(world, run_wo
                 TrialLifecycle.give_consent, AcceptConsent(accepted_by="boss@existing.test")
             )
 
+
+class _Mailer:
+    """A mail relay that refuses, for good, while ``down``."""
+
+    def __init__(self) -> None:
+        from models.common.mail import Mailer
+
+        self.inner, self.down = Mailer(smtp_url=None, mail_from="x@test"), False
+        self.transport = self.inner.transport
+
+    async def send(self, to: str, subject: str, body: str, message_id: str) -> str:
+        from temporalio.exceptions import ApplicationError
+
+        if self.down:
+            raise ApplicationError("relay refused the sender", non_retryable=True)
+        return await self.inner.send(to, subject, body, message_id)
+
+
+def test_activity_retries_are_bounded():
+    """No activity retries for ever (issue 8): the shared policy has a limit."""
+    from workflows.common import RETRY
+
+    assert RETRY.maximum_attempts == 12
+
+
+async def test_a_step_that_fails_for_good_waits_in_error_until_retry(world, env, db, task_queue):
+    """Issue 8/9: a step that cannot succeed (the mail relay refuses the T-7 notices) leaves
+    the trial in `error`, still answering queries and saying what failed; once the cause is
+    fixed the operator's `retry` resumes it and each notice goes once."""
+    from activities.common import Deps
+    from tests.trials.helpers import notices
+    from workers.worker import build_worker
+
+    mailer = _Mailer()
+    h = await world.start(setup="now", days=30)
+    async with build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=task_queue):  # type: ignore[arg-type]  # a stand-in Mailer
+        await until(h, lambda s: s.state == "active")
+        with refused("OPS", "state"):
+            await h.execute_update(TrialLifecycle.retry)
+        mailer.down = True
+        await env.sleep(23 * DAY + timedelta(hours=1))  # T-7 is due
+        st = await until(h, lambda s: s.state == "error")
+        assert st.failure is not None and st.failure.state == "active"
+        assert "expiry_t_minus_7" in st.failure.step and "relay refused" in st.failure.message
+        mailer.down = False
+        assert await h.execute_update(TrialLifecycle.retry) == "resumed in active"
+        st = await until(h, lambda s: any(n.kind == "expiry_t_minus_7" for n in s.notices))
+        assert st.state == "active" and st.failure is None
+        sent = [n for n in await notices(db, st.trial_id, "expiry_t_minus_7") if n.sent_at]
+        assert sent and len(sent) == len({n.recipient for n in sent})

@@ -43,6 +43,7 @@ from workflows.common import (
     Deadline,
     Inbox,
     Lifecycle,
+    StepFailed,
     act,
     fire_due,
     parse,
@@ -98,9 +99,13 @@ class DeviceTrial(Lifecycle):
         while self.state != "returned":
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            await wait_for(
+                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
+            )
             self.inbox.changed = False
-            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
+            await fire_due(
+                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
+            )
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)
@@ -571,6 +576,7 @@ class DeviceTrial(Lifecycle):
             waiting_for=self._waiting_for(d),
             notices=list(self.notices.values()),
             rejected=list(self.inbox.rejected),
+            failure=self.failure,
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -637,14 +643,18 @@ class DeviceTrial(Lifecycle):
             record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
             if record != self._recorded:
                 self._recorded = record
-                await act(
-                    DeviceActivity.record_devices, st, summary=f"record devices: {self.state}"
-                )
+                try:
+                    await act(
+                        DeviceActivity.record_devices, st, summary=f"record devices: {self.state}"
+                    )
+                except StepFailed as err:
+                    self.failed(err)
 
     def _details(self, st: DeviceStatus) -> str:
         lines = [
             f"**Devices of trial {st.trial_id}**: `{st.state}`",
             f"Waiting for: {st.waiting_for}",
+            *self.failure_details(),
             *self.inbox.details(),
         ]
         for sh in st.shipments:

@@ -49,6 +49,7 @@ from workflows.common import (
     Deadline,
     Inbox,
     Lifecycle,
+    StepFailed,
     act,
     fire_due,
     parse,
@@ -124,9 +125,13 @@ class TrialLifecycle(Lifecycle):
         while not self._finished():
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            await wait_for(
+                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
+            )
             self.inbox.changed = False
-            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
+            await fire_due(
+                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
+            )
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)
@@ -204,7 +209,7 @@ class TrialLifecycle(Lifecycle):
             )
             self.numbers_released_at = workflow.now()
 
-    def _expiry_context(self, due: datetime) -> dict[str, str]:
+    def _expiry_context(self, due: datetime) -> dict[str, Any]:
         assert self.ends_at is not None
         left = (self.ends_at - due).total_seconds() / self.policy.day_seconds
         return {
@@ -219,19 +224,21 @@ class TrialLifecycle(Lifecycle):
         release_at = None
         if "calling" in self.services:
             release_at = at + self.policy.days(self.policy.number_retention_days)
-        await act(
+        retained = await act(
             TrialActivity.end_trial_services,
             EndServices(trial_id=self.inp.trial_id, at=at, numbers_release_at=release_at),
             summary="remove trial licenses, stop calling, retain numbers",
         )
-        self.numbers_release_at = release_at
+        # No number retained, nothing to release (issue 9, 11); histories recorded before the
+        # activity said how many (None) keep waiting, as they did.
+        self.numbers_release_at = release_at if retained is None or retained > 0 else None
 
     async def _provision(self) -> None:
         await act(TrialActivity.provision_trial, self._plan(), summary="provision trial")
         self.activated_at = workflow.now()
         self._set_end(self.activated_at + self.policy.days(self.inp.days))
         self.state = "active"
-        await self._notify("welcome", ends_at=self.ends_at.strftime("%Y-%m-%d"))  # TR-S5
+        await self._notify("welcome", ends_at=self.ends_at)  # TR-S5
         if "devices" in self.services:
             await self._devices_child_start()  # devices: their own lifecycle (TR-S4, DV)
 
@@ -497,7 +504,7 @@ class TrialLifecycle(Lifecycle):
             services=list(self.services),
             license_count=self.license_count,
             days=self.inp.days,
-            partner_admin_level=self.partner_admin_level,  # type: ignore[arg-type]
+            partner_admin_level=self.partner_admin_level,
             consent_deadline_at=self.consent_deadline_at,
             activated_at=self.activated_at,
             ends_at=self.ends_at,
@@ -514,6 +521,7 @@ class TrialLifecycle(Lifecycle):
             waiting_for=self._waiting_for(d),
             notices=list(self.notices.values()),
             rejected=list(self.inbox.rejected),
+            failure=self.failure,
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -578,7 +586,7 @@ class TrialLifecycle(Lifecycle):
     # --- plumbing -----------------------------------------------------------------------
 
     async def _notify(
-        self, kind: str, round_: int = 0, due: datetime | None = None, **context: object
+        self, kind: str, *, round_: int = 0, due: datetime | None = None, **context: object
     ) -> None:
         """Send one kind of notice to everyone owed it; ``due`` is the deadline it belongs to."""
         due = due or workflow.now()
@@ -613,13 +621,17 @@ class TrialLifecycle(Lifecycle):
         record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
         if record != self._recorded:
             self._recorded = record
-            await act(TrialActivity.record_trial, st, summary=f"record state {self.state}")
+            try:
+                await act(TrialActivity.record_trial, st, summary=f"record state {self.state}")
+            except StepFailed as err:
+                self.failed(err)
 
     def _details(self, st: TrialStatus) -> str:
         lines = [
             f"**Trial {st.trial_id}**: `{st.state}`",
             f"Services: {', '.join(st.services)} · {st.license_count} licenses each",
             f"Waiting for: {st.waiting_for}",
+            *self.failure_details(),
             *self.inbox.details(),
         ]
         for label, value in (

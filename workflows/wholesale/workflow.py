@@ -52,6 +52,7 @@ from workflows.common import (
 # it and the main loop applies it (tests/histories/wholesale_updated_then_deleted.json is a
 # history from before).
 CHANGE_IN_MAIN_LOOP = "wholesale-change-in-main-loop"
+MARK_CHANGING = "wholesale-mark-changing"
 # A PX-4 approval request is reminded, then lapses; customers asked before this patch wait
 # without a deadline, as they did.
 APPROVAL_DEADLINES = "wholesale-px4-approval-deadlines"
@@ -105,9 +106,13 @@ class WholesaleCustomerProvisioning(Lifecycle):
                     workflow.continue_as_new(self._carry_input())
             deadline = self._next_deadline()
             self._publish(deadline)
-            await wait_for(deadline, lambda: self.inbox.changed, DEADLINE_LABELS)
+            await wait_for(
+                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
+            )
             self.inbox.changed = False
-            await fire_due(self._lock, self._handle_signals, self._next_deadline, self._on_deadline)
+            await fire_due(
+                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish(None)
         return self.status()
@@ -312,6 +317,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
     async def _apply_update(self, change: CustomerChange) -> str:
         self.state = "updating"
         self._publish(None)
+        await self._mark_changing()
         outcome = await act(
             WholesaleActivity.apply_customer_change,
             self.inp.customer_id,
@@ -327,6 +333,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
     async def _apply_delete(self) -> None:
         self.state = "deleting"
         self._publish(None)
+        await self._mark_changing()
         await act(
             WholesaleActivity.remove_customer,
             self.inp.customer_id,
@@ -335,6 +342,16 @@ class WholesaleCustomerProvisioning(Lifecycle):
         self.state = "deleted"
         self._change = None
         self.inbox.changed = True
+
+    async def _mark_changing(self) -> None:
+        """PX-3: the read model shows the accepted change (the API never writes a status)."""
+        if workflow.patched(MARK_CHANGING):
+            await act(
+                WholesaleActivity.mark_changing,
+                self.inp.customer_id,
+                self.state,
+                summary=f"show the accepted change: {self.state} (PX-3)",
+            )
 
     # --- query --------------------------------------------------------------------------
 
@@ -363,6 +380,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
             changes=self.changes,
             approval_asked_at=self.approval_asked_at,
             rejected=list(self.inbox.rejected),
+            failure=self.failure,
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
@@ -420,6 +438,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
             f"**Wholesale customer {st.customer_id}**: `{st.state}` (API: `{st.api_status}`)",
             f"Org: {st.org_id or '-'}",
             f"Waiting for: {st.waiting_for}",
+            *self.failure_details(),
             *self.inbox.details(),
         ]
         if st.hold_started_at:
