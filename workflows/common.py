@@ -192,6 +192,21 @@ class Lifecycle:
         if self.failure is None:
             raise refuse("OPS", "state", "nothing failed: there is nothing to retry")
 
+    # What a lifecycle's main loop provides for ``turn``.
+    _lock: asyncio.Lock
+    _handle_signals: Callable[[], Awaitable[None]]
+    _next_deadline: Callable[[], Deadline | None]
+    _on_deadline: Callable[[Deadline], Awaitable[None]]
+
+    async def turn(self, deadline: Deadline | None, labels: Mapping[str, str]) -> None:
+        """One turn of the main loop: wait for ``deadline`` or a message (no deadline while
+        in ``error``), then, under the lock, the queued messages and whatever is due."""
+        await wait_for(None if self.failure else deadline, lambda: self.inbox.changed, labels)
+        self.inbox.changed = False
+        await fire_due(
+            self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
+        )
+
 
 @dataclass(frozen=True)
 class Deadline:

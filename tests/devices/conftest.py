@@ -67,7 +67,7 @@ class DeviceWorld:
 
     async def until(self, dh: WorkflowHandle, check, what: str) -> DeviceStatus:
         """Query until ``check(status)`` holds (signals cross workflows asynchronously)."""
-        for _ in range(200):
+        for _ in range(1200):  # patient under load; returns as soon as it holds
             st = await dh.query(DeviceTrial.status)
             if check(st):
                 return st

@@ -20,7 +20,7 @@ from models.trials.tables import Trial
 from workflows.trials.workflow import TrialLifecycle
 
 
-async def until(handle, pred: Callable[[TrialStatus], object], attempts: int = 200) -> TrialStatus:
+async def until(handle, pred: Callable[[TrialStatus], object], attempts: int = 1200) -> TrialStatus:
     """Poll the `status` query until ``pred`` holds (the worker catches up after a skip)."""
     st = await handle.query(TrialLifecycle.status)
     for _ in range(attempts):

@@ -132,12 +132,12 @@ async def test_a_step_that_fails_for_good_waits_in_error_until_retry(world, env,
     mailer = _Mailer()
     h = await world.start(setup="now", days=30)
     async with build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=task_queue):  # type: ignore[arg-type]  # a stand-in Mailer
-        await until(h, lambda s: s.state == "active")
+        await until(h, lambda s: any(n.kind == "welcome" for n in s.notices))
         with refused("OPS", "state"):
             await h.execute_update(TrialLifecycle.retry)
         mailer.down = True
         await env.sleep(23 * DAY + timedelta(hours=1))  # T-7 is due
-        st = await until(h, lambda s: s.state == "error")
+        st = await until(h, lambda s: s.state == "error", attempts=1200)
         assert st.failure is not None and st.failure.state == "active"
         assert "expiry_t_minus_7" in st.failure.step and "relay refused" in st.failure.message
         mailer.down = False

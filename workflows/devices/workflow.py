@@ -45,11 +45,9 @@ from workflows.common import (
     Lifecycle,
     StepFailed,
     act,
-    fire_due,
     parse,
     refuse,
     search_attribute_updates,
-    wait_for,
 )
 
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
@@ -99,13 +97,7 @@ class DeviceTrial(Lifecycle):
         while self.state != "returned":
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(
-                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
-            )
-            self.inbox.changed = False
-            await fire_due(
-                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
-            )
+            await self.turn(deadline, DEADLINE_LABELS)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)

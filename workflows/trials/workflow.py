@@ -51,12 +51,10 @@ from workflows.common import (
     Lifecycle,
     StepFailed,
     act,
-    fire_due,
     parse,
     passed_on,
     refuse,
     search_attribute_updates,
-    wait_for,
 )
 from workflows.devices.workflow import DeviceTrial
 
@@ -125,13 +123,7 @@ class TrialLifecycle(Lifecycle):
         while not self._finished():
             deadline = self._next_deadline()
             await self._publish(deadline)
-            await wait_for(
-                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
-            )
-            self.inbox.changed = False
-            await fire_due(
-                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
-            )
+            await self.turn(deadline, DEADLINE_LABELS)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish(None)

@@ -41,11 +41,9 @@ from workflows.common import (
     Inbox,
     Lifecycle,
     act,
-    fire_due,
     parse,
     refuse,
     search_attribute_updates,
-    wait_for,
 )
 
 # Updates used to apply their change inside the handler; since this patch the handler queues
@@ -106,13 +104,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
                     workflow.continue_as_new(self._carry_input())
             deadline = self._next_deadline()
             self._publish(deadline)
-            await wait_for(
-                None if self.failure else deadline, lambda: self.inbox.changed, DEADLINE_LABELS
-            )
-            self.inbox.changed = False
-            await fire_due(
-                self._lock, self._handle_signals, self._next_deadline, self._on_deadline, self
-            )
+            await self.turn(deadline, DEADLINE_LABELS)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish(None)
         return self.status()
