@@ -90,7 +90,7 @@ class Migrations:
     async def progress(self, wid: str) -> MigrationProgress:
         return await self.env.client.get_workflow_handle(wid).query(BroadWorksMigration.progress)
 
-    async def wait_phase(self, wid: str, *phases: str, within: float = 60.0) -> MigrationProgress:
+    async def wait_phase(self, wid: str, *phases: str, within: float = 600.0) -> MigrationProgress:
         deadline = asyncio.get_running_loop().time() + within
         while True:
             p = await self.progress(wid)
