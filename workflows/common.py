@@ -192,6 +192,35 @@ class Lifecycle:
         if self.failure is None:
             raise refuse("OPS", "state", "nothing failed: there is nothing to retry")
 
+    _published: object = None  # the state and deadline the search attributes show
+    _recorded: dict[str, Any] | None = None  # what the read model was last given
+
+    def publish(
+        self,
+        key: object,
+        deadline: Deadline | None,
+        partner_org_id: str,
+        customer_org_id: str | None,
+    ) -> None:
+        """The shared search attributes, only when ``key`` (the state and what it waits for)
+        changed since they were last set."""
+        if key != self._published:
+            self._published = key
+            workflow.upsert_search_attributes(
+                search_attribute_updates(self.state, partner_org_id, customer_org_id, deadline)
+            )
+
+    async def record(self, ref: ActivityRef[None], status: BaseModel, summary: str) -> None:
+        """The read model, only when what it records changed; a step that fails for good
+        leaves the lifecycle in ``error``."""
+        record = status.model_dump(exclude={"notices", "waiting_for", "rejected"})
+        if record != self._recorded:
+            self._recorded = record
+            try:
+                await act(ref, status, summary=summary)
+            except StepFailed as err:
+                self.failed(err)
+
     # What a lifecycle's main loop provides for ``turn``.
     _lock: asyncio.Lock
     _handle_signals: Callable[[], Awaitable[None]]

@@ -43,11 +43,9 @@ from workflows.common import (
     Deadline,
     Inbox,
     Lifecycle,
-    StepFailed,
     act,
     parse,
     refuse,
-    search_attribute_updates,
 )
 
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
@@ -87,8 +85,6 @@ class DeviceTrial(Lifecycle):
         self.inbox: Inbox[TrialConverted | TrialCancelled] = Inbox()
         self._lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
-        self._published: tuple | None = None
-        self._recorded: dict | None = None
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -624,23 +620,9 @@ class DeviceTrial(Lifecycle):
                 deadline.kind if deadline else None,
                 deadline.at if deadline else None,
             )
-            if key != self._published:
-                self._published = key
-                workflow.upsert_search_attributes(
-                    search_attribute_updates(
-                        self.state, self.inp.partner_org_id, self.inp.customer_org_id, deadline
-                    )
-                )
+            self.publish(key, deadline, self.inp.partner_org_id, self.inp.customer_org_id)
             workflow.set_current_details(self._details(st))
-            record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
-            if record != self._recorded:
-                self._recorded = record
-                try:
-                    await act(
-                        DeviceActivity.record_devices, st, summary=f"record devices: {self.state}"
-                    )
-                except StepFailed as err:
-                    self.failed(err)
+            await self.record(DeviceActivity.record_devices, st, f"record devices: {self.state}")
 
     def _details(self, st: DeviceStatus) -> str:
         lines = [

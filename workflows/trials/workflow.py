@@ -49,12 +49,10 @@ from workflows.common import (
     Deadline,
     Inbox,
     Lifecycle,
-    StepFailed,
     act,
     parse,
     passed_on,
     refuse,
-    search_attribute_updates,
 )
 from workflows.devices.workflow import DeviceTrial
 
@@ -99,8 +97,6 @@ class TrialLifecycle(Lifecycle):
         self.consent_round = 0
         self.inbox: Inbox[AcceptConsent | ResendConsent | CancelRequest] = Inbox()
         self._lock = asyncio.Lock()
-        self._recorded: dict | None = None
-        self._published: tuple | None = None
         self._end_set_at: datetime | None = None
         self.devices_workflow_id: str | None = None  # the DeviceTrial child, once started
 
@@ -601,22 +597,11 @@ class TrialLifecycle(Lifecycle):
     async def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes, current details and the read model, when they changed."""
         st = self.status()
-        key = (self.state, deadline)
-        if key != self._published:
-            self._published = key
-            workflow.upsert_search_attributes(
-                search_attribute_updates(
-                    self.state, self.inp.partner_org_id, self.inp.customer_org_id, deadline
-                )
-            )
+        self.publish(
+            (self.state, deadline), deadline, self.inp.partner_org_id, self.inp.customer_org_id
+        )
         workflow.set_current_details(self._details(st))
-        record = st.model_dump(exclude={"notices", "waiting_for", "rejected"})
-        if record != self._recorded:
-            self._recorded = record
-            try:
-                await act(TrialActivity.record_trial, st, summary=f"record state {self.state}")
-            except StepFailed as err:
-                self.failed(err)
+        await self.record(TrialActivity.record_trial, st, f"record state {self.state}")
 
     def _details(self, st: TrialStatus) -> str:
         lines = [

@@ -43,7 +43,6 @@ from workflows.common import (
     act,
     parse,
     refuse,
-    search_attribute_updates,
 )
 
 # Updates used to apply their change inside the handler; since this patch the handler queues
@@ -84,7 +83,6 @@ class WholesaleCustomerProvisioning(Lifecycle):
         )
         self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
         self._lock = asyncio.Lock()
-        self._published: tuple | None = None
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -417,14 +415,12 @@ class WholesaleCustomerProvisioning(Lifecycle):
     def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes and current details, when they changed. The read model is
         written by the activities themselves, in the transaction of each effect."""
-        key = (self.state, self.org_id, deadline)
-        if key != self._published:
-            self._published = key
-            workflow.upsert_search_attributes(
-                search_attribute_updates(
-                    self.state, self.inp.partner_org_id, self.org_id or None, deadline
-                )
-            )
+        self.publish(
+            (self.state, self.org_id, deadline),
+            deadline,
+            self.inp.partner_org_id,
+            self.org_id or None,
+        )
         st = self.status()
         lines = [
             f"**Wholesale customer {st.customer_id}**: `{st.state}` (API: `{st.api_status}`)",
