@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One email of a batch; ``message_id`` is its outbox key (receivers drop a duplicate)."""
+
+    to: str
+    subject: str
+    body: str
+    message_id: str
 
 
 class Mailer:
@@ -24,16 +36,25 @@ class Mailer:
 
     async def send(self, to: str, subject: str, body: str, message_id: str) -> str:
         """Send one email; ``message_id`` is the outbox key, so receivers can de-duplicate."""
-        if not self.smtp_url:
-            return "outbox"
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = self.mail_from, to, subject
-        msg["Message-ID"] = f"<{message_id.replace(':', '.').replace('@', '_')}@lifecycles>"
-        msg.set_content(body)
-        await asyncio.to_thread(self._send_sync, msg)
+        return await self.send_many([Outgoing(to, subject, body, message_id)])
+
+    async def send_many(self, messages: Sequence[Outgoing]) -> str:
+        """Send several emails over one SMTP connection (one login for the lot). Raises if
+        one fails: the caller then counts none of the batch as sent and tries it again (the
+        Message-ID lets receivers drop what had already gone)."""
+        if not self.smtp_url or not messages:
+            return self.transport
+        await asyncio.to_thread(self._send_sync, [self._message(m) for m in messages])
         return "smtp"
 
-    def _send_sync(self, msg: EmailMessage) -> None:
+    def _message(self, m: Outgoing) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.mail_from, m.to, m.subject
+        msg["Message-ID"] = f"<{m.message_id.replace(':', '.').replace('@', '_')}@lifecycles>"
+        msg.set_content(m.body)
+        return msg
+
+    def _send_sync(self, msgs: Sequence[EmailMessage]) -> None:
         u = urlparse(self.smtp_url or "")
         cls = smtplib.SMTP_SSL if u.scheme == "smtps" else smtplib.SMTP
         with cls(u.hostname or "localhost", u.port or (465 if u.scheme == "smtps" else 25)) as smtp:
@@ -41,4 +62,5 @@ class Mailer:
                 smtp.starttls()
             if u.username:
                 smtp.login(unquote(u.username), unquote(u.password or ""))
-            smtp.send_message(msg)
+            for msg in msgs:
+                smtp.send_message(msg)
