@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import BaseModel
 
 from models.devices.contract import (
     ApproveExtension,
@@ -20,6 +21,11 @@ from models.devices.contract import (
 )
 from scripts.cli.common import JsonOpt, emit, run, temporal
 
+if TYPE_CHECKING:
+    from temporalio.workflow import UpdateMethodMultiParam
+
+    from workflows.devices.workflow import DeviceTrial
+
 devices_app = typer.Typer(
     no_args_is_help=True, help="Trial devices: shipments, returns, extensions (TR-S4, DV)."
 )
@@ -29,6 +35,14 @@ async def _handle(trial_id: str):
     from models.devices.contract import device_workflow_id
 
     return (await temporal()).get_workflow_handle(device_workflow_id(trial_id))
+
+
+def _workflow() -> type[DeviceTrial]:
+    """The workflow class, whose methods name its updates and queries (imported when a
+    command talks to Temporal, not for `--help`)."""
+    from workflows.devices.workflow import DeviceTrial
+
+    return DeviceTrial
 
 
 def _human_status(d: dict[str, Any]) -> str:
@@ -75,10 +89,15 @@ def _model(cls, **fields):
         raise typer.Exit(2) from None
 
 
-def _update(trial_id: str, name: str, payload: Any, as_json: bool) -> None:
+def _update(
+    trial_id: str,
+    update: UpdateMethodMultiParam[[DeviceTrial, Any], DeviceUpdateResult],
+    payload: BaseModel,
+    as_json: bool,
+) -> None:
     async def go() -> DeviceUpdateResult:
         h = await _handle(trial_id)
-        return await h.execute_update(name, payload, result_type=DeviceUpdateResult)
+        return await h.execute_update(update, payload)
 
     emit(run(go()), as_json, lambda d: f"{d['state']}: {d['message']}")
 
@@ -104,7 +123,7 @@ def ship(
         country=country,
         ship_date=ship_date,
     )
-    _update(trial_id, "record_shipment", req, as_json)
+    _update(trial_id, _workflow().record_shipment, req, as_json)
 
 
 @devices_app.command("status")
@@ -113,7 +132,7 @@ def status(trial_id: str, as_json: bool = JsonOpt) -> None:
 
     async def go() -> DeviceStatus:
         h = await _handle(trial_id)
-        return await h.query("status", result_type=DeviceStatus)
+        return await h.query(_workflow().status)
 
     emit(run(go()), as_json, _human_status)
 
@@ -129,7 +148,7 @@ def record_return(
     """Record serials received back; unknown serials are refused (DV-2)."""
     _update(
         trial_id,
-        "record_return",
+        _workflow().record_return,
         _model(ReturnRequest, serials=serial, carrier=carrier, tracking=tracking),
         as_json,
     )
@@ -144,7 +163,10 @@ def extend(
 ) -> None:
     """Ask the trials team for DAYS more (TR-D2); the answer is `pending`."""
     _update(
-        trial_id, "request_extension", _model(ExtensionRequest, days=days, reason=reason), as_json
+        trial_id,
+        _workflow().request_extension,
+        _model(ExtensionRequest, days=days, reason=reason),
+        as_json,
     )
 
 
@@ -153,7 +175,9 @@ def approve_extension(
     trial_id: str, by: str = typer.Option(..., "--by"), as_json: bool = JsonOpt
 ) -> None:
     """The trials team approves the pending request (refused past 120 days, TR-D2)."""
-    _update(trial_id, "approve_extension", _model(ApproveExtension, approved_by=by), as_json)
+    _update(
+        trial_id, _workflow().approve_extension, _model(ApproveExtension, approved_by=by), as_json
+    )
 
 
 @devices_app.command("reject-extension")
@@ -166,7 +190,7 @@ def reject_extension(
     """The trials team rejects the pending request."""
     _update(
         trial_id,
-        "reject_extension",
+        _workflow().reject_extension,
         _model(RejectExtension, rejected_by=by, reason=reason),
         as_json,
     )
@@ -179,7 +203,9 @@ def request_label(
     as_json: bool = JsonOpt,
 ) -> None:
     """A new return label for lost ones: US only; elsewhere, contact the carrier (DV-4)."""
-    _update(trial_id, "request_label", _model(LabelRequest, device_type=device_type), as_json)
+    _update(
+        trial_id, _workflow().request_label, _model(LabelRequest, device_type=device_type), as_json
+    )
 
 
 async def overdue_list(client, partner: str | None = None) -> list[dict[str, Any]]:
@@ -219,9 +245,7 @@ def overdue(
         rows = await overdue_list(client, partner)
         if missing:
             for r in rows:
-                st = await client.get_workflow_handle(r["workflow_id"]).query(
-                    "status", result_type=DeviceStatus
-                )
+                st = await client.get_workflow_handle(r["workflow_id"]).query(_workflow().status)
                 r["missing"] = st.outstanding
                 r["return_due_at"] = st.return_due_at
         return rows

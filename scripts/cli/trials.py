@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -16,9 +16,17 @@ from models.trials.contract import (
     ProvisionRequest,
     ResendConsent,
     TrialStatus,
+    UpdateResult,
 )
 from scripts.cli.common import JsonOpt, emit, run, store, temporal
 from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from temporalio.workflow import UpdateMethodMultiParam
+
+    from workflows.trials.workflow import TrialLifecycle
 
 trial_app = typer.Typer(no_args_is_help=True, help="Enterprise trials (TR rules).")
 notices_app = typer.Typer(no_args_is_help=True, help="The notice outbox.")
@@ -33,6 +41,14 @@ def _wid(trial_id: str) -> str:
 
 async def _handle(trial_id: str):
     return (await temporal()).get_workflow_handle(_wid(trial_id))
+
+
+def _workflow() -> type[TrialLifecycle]:
+    """The workflow class, whose methods name its updates, signals and queries (imported
+    when a command talks to Temporal, not for `--help`)."""
+    from workflows.trials.workflow import TrialLifecycle
+
+    return TrialLifecycle
 
 
 def _human_status(d: dict[str, Any]) -> str:
@@ -118,7 +134,7 @@ def status(trial_id: str, as_json: bool = JsonOpt) -> None:
 
     async def go() -> TrialStatus:
         h = await _handle(trial_id)
-        return await h.query("status", result_type=TrialStatus)
+        return await h.query(_workflow().status)
 
     emit(run(go()), as_json, _human_status)
 
@@ -137,20 +153,27 @@ def _command(cls: type[M], rule: str, **fields: Any) -> M:
         raise typer.Exit(2) from None
 
 
-def _update(trial_id: str, name: str, payload: Any, as_json: bool) -> None:
-    from models.trials.contract import UpdateResult
-
+def _update(
+    trial_id: str,
+    update: UpdateMethodMultiParam[[TrialLifecycle, Any], UpdateResult],
+    payload: BaseModel,
+    as_json: bool,
+) -> None:
     async def go() -> UpdateResult:
         h = await _handle(trial_id)
-        return await h.execute_update(name, payload, result_type=UpdateResult)
+        return await h.execute_update(update, payload)
 
     emit(run(go()), as_json, lambda d: f"{d['state']}: {d['message']}")
 
 
-def _signal(trial_id: str, name: str, payload: Any, as_json: bool) -> None:
+def _signal(
+    trial_id: str, signal: Callable[[TrialLifecycle, Any], None], payload: BaseModel, as_json: bool
+) -> None:
+    name = signal.__name__  # the signal's name (no handler renames its signal)
+
     async def go() -> None:
         h = await _handle(trial_id)
-        await h.signal(name, payload)
+        await h.signal(signal, payload)
 
     run(go())
     emit({"signalled": name, "trial_id": trial_id}, as_json, lambda d: f"sent {name}")
@@ -166,7 +189,7 @@ def accept_consent(
     """The customer's full admin accepts (TR-C2, TR-C4)."""
     _signal(
         trial_id,
-        "accept_consent",
+        _workflow().accept_consent,
         _command(AcceptConsent, "TR-C3", accepted_by=by, grant_full_admin=grant_full_admin),
         as_json,
     )
@@ -175,13 +198,13 @@ def accept_consent(
 @trial_app.command("resend-consent")
 def resend_consent(trial_id: str, as_json: bool = JsonOpt) -> None:
     """Send the consent email again; the 30-day clock does not restart (TR-C5)."""
-    _signal(trial_id, "resend_consent", ResendConsent(), as_json)
+    _signal(trial_id, _workflow().resend_consent, ResendConsent(), as_json)
 
 
 @trial_app.command("provision")
 def provision(trial_id: str, as_json: bool = JsonOpt) -> None:
     """Provision the trial's services now; the trial period starts (TR-S5)."""
-    _update(trial_id, "provision", ProvisionRequest(), as_json)
+    _update(trial_id, _workflow().provision, ProvisionRequest(), as_json)
 
 
 @trial_app.command("extend")
@@ -192,7 +215,12 @@ def extend(
     as_json: bool = JsonOpt,
 ) -> None:
     """Set the end to today + DAYS."""
-    _update(trial_id, "extend", _command(ExtendRequest, "TR-D1", days=days, force=force), as_json)
+    _update(
+        trial_id,
+        _workflow().extend,
+        _command(ExtendRequest, "TR-D1", days=days, force=force),
+        as_json,
+    )
 
 
 @trial_app.command("services")
@@ -215,7 +243,7 @@ def services(
         site_url=site_url,
         timezone=timezone,
     )
-    _update(trial_id, "change_services", req, as_json)
+    _update(trial_id, _workflow().change_services, req, as_json)
 
 
 @trial_app.command("convert")
@@ -236,7 +264,7 @@ def convert(
         confirm_new_org=confirm_new_org,
         through_distributor=through_distributor,
     )
-    _update(trial_id, "convert", req, as_json)
+    _update(trial_id, _workflow().convert, req, as_json)
 
 
 @trial_app.command("cancel")
@@ -247,7 +275,12 @@ def cancel(
     as_json: bool = JsonOpt,
 ) -> None:
     """Cancel the trial (TR-D4)."""
-    _signal(trial_id, "cancel", _command(CancelRequest, "TR-D4", by=by, reason=reason), as_json)
+    _signal(
+        trial_id,
+        _workflow().cancel,
+        _command(CancelRequest, "TR-D4", by=by, reason=reason),
+        as_json,
+    )
 
 
 @trial_app.command("list")
