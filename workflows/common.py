@@ -244,15 +244,23 @@ class Deadline:
     tag: str = ""  # which one of a kind that repeats (a device return reminder)
 
 
-async def act(ref: ActivityRef[R], *args: Any, summary: str) -> R:
-    """Run one activity, by name, with the shared timeout and retry policy. A refusal
-    (``RuleViolation``) reaches the caller as the ActivityError; any other failure that
-    outlived its retries is a ``StepFailed``."""
+async def act(
+    ref: ActivityRef[R],
+    *args: Any,
+    summary: str,
+    start_to_close: timedelta = ACTIVITY_TIMEOUT,
+    heartbeat: timedelta | None = None,
+) -> R:
+    """Run one activity, by name, with the shared timeout and retry policy (a long one
+    that heartbeats: ``start_to_close`` and ``heartbeat``). A refusal (``RuleViolation``) reaches
+    the caller as the ActivityError; any other failure that outlived its retries is a
+    ``StepFailed``."""
     try:
         result: R = await workflow.execute_activity(
             ref.name,
             args=list(args),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=start_to_close,
+            heartbeat_timeout=heartbeat,
             retry_policy=RETRY,
             summary=summary,
             result_type=ref.result,
