@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI): Webex-Wholesale-shaped endpoints in front of the lifecycles.
 
 ``create_app(settings, db_url)`` builds it (``lifecycles dev`` serves it beside the worker);
-``serve(settings)`` runs it alone (``lifecycles api``). OpenAPI at ``/docs``.
+``serve(settings)`` runs it alone (``lifecycles api``). Swagger UI at ``/docs``, offline
+(api/docs.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from temporalio.client import Client
 
-from api import errors
+from api import docs, errors
 from api.auth import RateLimiter
 from api.billing import routes as billing_routes
 from api.migration import routes as migration
@@ -74,6 +75,8 @@ def create_app(
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves /docs from local assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -84,6 +87,7 @@ def create_app(
         settings.wholesale_api_rate_per_second, settings.wholesale_api_burst
     )
     errors.install(app)
+    docs.install(app)
 
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next):
