@@ -129,14 +129,23 @@ class Orders:
     async def until(
         self, h, pred: Callable[[OrderStatus], bool], attempts: int = 300
     ) -> OrderStatus:
-        """Poll the status until ``pred`` holds (the worker catches up after a time skip)."""
+        """Poll the status until ``pred`` holds (the worker catches up after a time skip)
+        and no activity is pending: the state moves before the transition's activity has
+        written the row and the notices, so a test reading the store waits for it too."""
         st = await self.status(h)
         for _ in range(attempts):
-            if pred(st):
-                return st
+            if pred(st) and not await self.busy(h):
+                st = await self.status(h)
+                if pred(st):
+                    return st
             await asyncio.sleep(0.05)
             st = await self.status(h)
         raise AssertionError(f"condition never held; last status: {st}")
+
+    async def busy(self, h) -> bool:
+        """An activity of the order is scheduled or running."""
+        desc = await h.describe()
+        return bool(desc.raw_description.pending_activities)
 
     async def skip(self, days: float) -> None:
         await self.env.sleep(timedelta(days=days))
