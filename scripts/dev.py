@@ -18,7 +18,7 @@ from typing import IO
 import structlog
 
 from models.common.db import upgrade
-from scripts import stack
+from scripts import devenv, stack
 from workers.client import connect, register_search_attributes
 from workers.logging import configure_logging
 from workers.settings import Settings
@@ -38,7 +38,7 @@ async def _connect_when_ready(settings: Settings, attempts: int = 100):
     raise AssertionError("unreachable")
 
 
-def _banner(settings: Settings, db_url: str, started_temporal: bool) -> str:
+def _banner(settings: Settings, db_url: str, started_temporal: bool, env: str = "") -> str:
     from sqlalchemy.engine import make_url
 
     where = make_url(db_url).render_as_string(hide_password=True)
@@ -56,7 +56,10 @@ def _banner(settings: Settings, db_url: str, started_temporal: bool) -> str:
     if settings.metrics_bind:
         lines.append(f"  Metrics            http://{settings.metrics_bind}/metrics")
     lines.append(f"  HTTP API           http://{settings.api_bind}/docs")
-    lines += ["  Try                lifecycles demo trials", "  Stop               Ctrl-C", ""]
+    if env:  # scripts/devenv.py: `lifecycles` and `temporal` on PATH, pointed at this stack
+        lines.append(f"  Shell              source {env}")
+        lines.append("  Then try           lifecycles demo trials")
+    lines += ["  Stop               Ctrl-C", ""]
     return "\n".join(lines)
 
 
@@ -133,7 +136,8 @@ async def _run(settings: Settings) -> None:
         temporal = stack.temporal_server(settings)
         client = await _connect_when_ready(settings)
         await register_search_attributes(client)
-        print(_banner(settings, pg.url, temporal.process is not None), flush=True)
+        env = devenv.shown(devenv.write(settings))
+        print(_banner(settings, pg.url, temporal.process is not None, env), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
