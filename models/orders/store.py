@@ -465,6 +465,14 @@ class Resolved:
     existing_customer: bool = False
 
 
+def asks_for_orgs(c: OrgChoice | None) -> bool:
+    """SO-5: the step asks which orgs match: no choice yet, or a global domain search
+    (``choose`` with ``domain_search`` and no org yet) whose results the next screen shows."""
+    if c is None:
+        return True
+    return c.action == "choose" and not c.org_id and bool((c.domain_search or "").strip())
+
+
 def purchased_of(row: OrderRecord) -> dict[str, int]:
     return {ln["service"]: ln["quantity"] for ln in row.lines}
 
@@ -483,8 +491,8 @@ async def check_setup(
     res = Resolved(
         StepResult(step=step, services=[n for n in SERVICES if n in purchased])  # SO-12
     )
-    wants_partner_match = step == "partner-org" and a.partner_org is None
-    wants_customer_match = step == "customer-org" and a.customer_org is None
+    wants_partner_match = step == "partner-org" and asks_for_orgs(a.partner_org)
+    wants_customer_match = step == "customer-org" and asks_for_orgs(a.customer_org)
     check_upto = {"partner-org": "purpose", "customer-org": "partner-org"}
     upto = check_upto[step] if (wants_partner_match or wants_customer_match) else step
     raise_if(

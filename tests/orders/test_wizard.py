@@ -232,6 +232,34 @@ async def test_so_5_domain_candidates_with_domains_activity_and_why(orders):
         )
 
 
+async def test_so_5_global_domain_search_offers_orgs_of_another_domain(orders):
+    """SO-5: the customer admin's email matches no org (kind none); a global domain search
+    at the same step offers the orgs whose domain matches, and the org chosen from it (the
+    search sent with the choice) is mapped at the commit."""
+    h = await orders.ready()
+    base = {
+        "who": "me",
+        "purpose": "customer",
+        "partner_org": {"action": "choose", "org_id": orders.partner},
+        "customer_admin_email": "admin@elsewhere.test",
+    }
+    assert (await orders.step(h, "customer-org", **base)).customer_org.kind == "none"
+    search = {"action": "choose", "domain_search": "existing.TEST "}
+    r = await orders.step(h, "customer-org", **base, customer_org=search)
+    assert r.next_step == "customer-org" and r.customer_org.kind == "candidates"
+    assert [c.org_id for c in r.customer_org.candidates] == [orders.existing]
+    chosen = {**search, "org_id": orders.existing}
+    r = await orders.step(h, "customer-org", **base, customer_org=chosen)
+    assert r.next_step == "services"
+    with refused("SO-5", "customer_org.org_id"):  # without the search it is not among them
+        await orders.step(
+            h, "customer-org", **base, customer_org={"action": "choose", "org_id": orders.existing}
+        )
+    answers = {**orders.answers_for(), **base, "customer_org": chosen}
+    assert (await orders.commit(h, **answers)).state == "provisioned"
+    assert (await orders.row(oid(h))).customer_org_id == orders.existing
+
+
 async def test_so_5_not_my_org_stops_the_wizard(orders):
     """SO-5: an org the partner does not recognise stops the wizard (contact Cisco)."""
     h = await orders.ready()
