@@ -9,6 +9,7 @@ from activities.common import Activities
 from models.common.outbox import NoticeView
 from models.devices import store
 from models.devices.contract import (
+    DeviceChanges,
     DeviceNoticeBatch,
     DevicePolicy,
     DeviceStatus,
@@ -24,8 +25,15 @@ class DeviceActivities(Activities):
         return self.deps.device_policy.model_copy(update={"day_seconds": day_seconds})
 
     @activity.defn
+    async def devices_record_changes(self, changes: DeviceChanges) -> None:
+        """Write what changed in the workflow's status into the read model (``device_*``)."""
+        wid = activity.info().workflow_id or device_workflow_id(changes.trial_id)
+        await store.record_device_changes(self.db, changes, wid)
+
+    @activity.defn
     async def record_devices(self, st: DeviceStatus) -> None:
-        """Make the read model (the ``device_*`` rows) equal to the workflow's status."""
+        """Make the read model equal to the workflow's whole status: kept for lifecycles
+        recorded before ``devices_record_changes`` (their histories name it)."""
         wid = activity.info().workflow_id or device_workflow_id(st.trial_id)
         await store.record_devices(self.db, st, wid)
 

@@ -260,9 +260,61 @@ class DeviceNoticeBatch(Stored):
     context: dict[str, str] = Field(default_factory=dict)
 
 
+class DeviceTrialRecord(Stored):
+    """The ``device_trial`` row's columns that the workflow owns (a fixed, small set)."""
+
+    state: DeviceState
+    partner_org_id: str
+    customer_org_id: str
+    trial_days: int
+    first_shipped_at: datetime | None = None
+    expires_at: datetime | None = None
+    return_due_at: datetime | None = None
+    converted_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    overdue_at: datetime | None = None
+    returned_at: datetime | None = None
+    closed_reason: str | None = None
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None
+
+
+class ShipmentRecord(Stored):
+    """A ``device_shipment`` row: the shipment without its serials (each is a ``device``
+    row) and its instructions (derived from the carrier)."""
+
+    device_type: DeviceType
+    model: str
+    quantity: int
+    country: str
+    region: str
+    carrier: Carrier
+    return_label_in_box: bool
+    labels: list[str] = Field(default_factory=list)
+    shipped_at: datetime
+
+
+class DeviceChanges(Stored):
+    """What changed in a device lifecycle since the read model last recorded it: the trial
+    row when one of its columns changed, and only the shipments, serials and extension
+    requests that are new or changed. So the history holds a returned serial, not the
+    thousand still out (issue 8: history stays small)."""
+
+    trial_id: Id
+    trial: DeviceTrialRecord | None = None
+    shipments: list[ShipmentRecord] = Field(default_factory=list)
+    devices: list[DeviceView] = Field(default_factory=list)
+    extensions: list[ExtensionView] = Field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.trial or self.shipments or self.devices or self.extensions)
+
+
 class DeviceActivity:
     """The activities of this lifecycle, by name and result (activities/ implements them)."""
 
     device_policy = ActivityRef[DevicePolicy]("device_policy", DevicePolicy)
+    # The whole status: kept for lifecycles recorded before `devices_record_changes`.
     record_devices = ActivityRef[None]("record_devices")
+    devices_record_changes = ActivityRef[None]("devices_record_changes")
     send_device_notices = ActivityRef[list[NoticeView]]("send_device_notices", list[NoticeView])

@@ -21,9 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from models.devices.contract import (
         ApproveExtension,
         DeviceActivity,
+        DeviceChanges,
         DeviceState,
         DeviceStatus,
         DeviceTrialInput,
+        DeviceTrialRecord,
         DeviceUpdateResult,
         DeviceView,
         ExtensionRequest,
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         NoticeView,
         RejectExtension,
         ReturnRequest,
+        ShipmentRecord,
         ShipmentRequest,
         ShipmentView,
         TrialCancelled,
@@ -43,6 +46,7 @@ from workflows.common import (
     Deadline,
     Inbox,
     Lifecycle,
+    StepFailed,
     act,
     parse,
     refuse,
@@ -50,6 +54,7 @@ from workflows.common import (
 
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
 PARENT_SIGNALS_ONLY = "device-parent-signals-only"
+RECORD_CHANGES = "devices-record-changes"  # the read model gets what changed, not the status
 
 DEADLINE_LABELS = {
     "shipping_window": "nothing shipped yet: the device trial closes (TR-D2)",
@@ -85,6 +90,11 @@ class DeviceTrial(Lifecycle):
         self.inbox: Inbox[TrialConverted | TrialCancelled] = Inbox()
         self._lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
+        # What the read model last recorded, to send it only what changed since.
+        self._rec_trial: DeviceTrialRecord | None = None
+        self._rec_shipments: dict[str, ShipmentRecord] = {}
+        self._rec_devices: dict[str, DeviceView] = {}
+        self._rec_extensions: dict[int, ExtensionView] = {}
 
     # --- the main loop ------------------------------------------------------------------
 
@@ -622,7 +632,55 @@ class DeviceTrial(Lifecycle):
             )
             self.publish(key, deadline, self.inp.partner_org_id, self.inp.customer_org_id)
             workflow.set_current_details(self._details(st))
-            await self.record(DeviceActivity.record_devices, st, f"record devices: {self.state}")
+            if workflow.patched(RECORD_CHANGES):
+                await self._record_changes(st)
+            else:  # lifecycles recorded before: the whole status each time
+                await self.record(
+                    DeviceActivity.record_devices, st, f"record devices: {self.state}"
+                )
+
+    def _changes(self, st: DeviceStatus) -> DeviceChanges:
+        """What changed since the read model last recorded: the trial row if one of its
+        columns did, and the new or changed shipments, serials and extension requests."""
+        trial = DeviceTrialRecord.model_validate(
+            st.model_dump(include=set(DeviceTrialRecord.model_fields))
+        )
+        shipments = (
+            ShipmentRecord.model_validate(sh.model_dump(exclude={"serials"}))
+            for sh in self.shipments.values()
+        )
+        return DeviceChanges(
+            trial_id=self.inp.trial_id,
+            trial=trial if trial != self._rec_trial else None,
+            shipments=[r for r in shipments if self._rec_shipments.get(r.device_type) != r],
+            devices=[
+                d.model_copy() for s, d in self.devices.items() if self._rec_devices.get(s) != d
+            ],
+            extensions=[
+                e.model_copy() for e in self.extensions if self._rec_extensions.get(e.seq) != e
+            ],
+        )
+
+    async def _record_changes(self, st: DeviceStatus) -> None:
+        """The read model, given only what changed (history stays small with a thousand
+        devices out); forgotten as recorded only once written, so a step that failed for
+        good (state ``error``) is sent again after ``retry``."""
+        changes = self._changes(st)
+        if changes.empty():
+            return
+        try:
+            await act(
+                DeviceActivity.devices_record_changes,
+                changes,
+                summary=f"record device changes: {self.state}",
+            )
+        except StepFailed as err:
+            self.failed(err)
+            return
+        self._rec_trial = changes.trial or self._rec_trial
+        self._rec_shipments.update((r.device_type, r) for r in changes.shipments)
+        self._rec_devices.update((d.serial, d) for d in changes.devices)
+        self._rec_extensions.update((e.seq, e) for e in changes.extensions)
 
     def _details(self, st: DeviceStatus) -> str:
         lines = [
