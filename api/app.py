@@ -21,7 +21,7 @@ from api.billing import routes as billing_routes
 from api.migration import routes as migration
 from api.orders import routes as orders_routes
 from api.setup_assist import routes as setup_assist_routes
-from api.wholesale import customers, partners, subscribers
+from api.wholesale import customers, partners, restricted, subscribers
 from models.common.db import Database
 from models.common.mail import Mailer
 from models.wholesale import problems as P
@@ -97,6 +97,7 @@ def create_app(
         return await call_next(request)
 
     app.include_router(customers.router)
+    app.include_router(restricted.router)  # WH-C6
     app.include_router(subscribers.router)
     app.include_router(partners.router)
     app.include_router(migration.router)

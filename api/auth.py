@@ -1,5 +1,13 @@
-"""Bearer tokens of partner admins (stored hashed, with scopes), sub-partner scoping (WH-SP1,
-PX-6), a per-token rate limit (429) and idempotent retries (``Idempotency-Key``)."""
+"""Bearer tokens (stored hashed, with scopes) of partner admins and of customer admins,
+sub-partner scoping (WH-SP1, PX-6), restricted-by-partner mode (WH-C6, WH-M3), a per-token
+rate limit (429) and idempotent retries (``Idempotency-Key``).
+
+A customer admin's token (``lifecycles token create --customer``) sees its own wholesale
+customer only (another one is answered as unknown), reaches only the routes that say how
+they treat it (``CustomerAdmin``; every other route answers 403), and is refused, naming
+the rule and the field, what WH-C6 restricts while the customer's partner keeps the
+customer restricted.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +25,15 @@ from sqlmodel import select
 
 from api.errors import ApiError
 from models.common.db import Database
+from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
 from models.wholesale.store import Scope, hash_token, request_hash
-from models.wholesale.tables import IdempotencyKey, WholesaleApiToken, WholesaleSubPartner
+from models.wholesale.tables import (
+    IdempotencyKey,
+    WholesaleApiToken,
+    WholesaleCustomer,
+    WholesaleSubPartner,
+)
 
 bearer = HTTPBearer(auto_error=False, description="A token from `lifecycles token create`.")
 
@@ -31,14 +45,38 @@ class Actor:
     sub_partner_org_id: str | None
     scopes: frozenset[str]
     suspended: bool = False
+    customer_id: str | None = None  # a customer admin's token: its one customer
+    restricted: bool = False  # WH-C6: that customer's restricted-by-partner mode, now
+
+    @property
+    def customer_admin(self) -> bool:
+        return self.customer_id is not None
 
     @property
     def owner(self) -> str:
-        return self.sub_partner_org_id or self.partner_org_id
+        return self.customer_id or self.sub_partner_org_id or self.partner_org_id
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.partner_org_id, self.sub_partner_org_id)
+        return Scope(self.partner_org_id, self.sub_partner_org_id, self.customer_id)
+
+
+@dataclass(frozen=True)
+class CustomerAdmin:
+    """How a route treats a customer admin's token: allowed (``rule`` empty), or refused
+    while its customer is restricted by its partner, naming ``rule`` and ``field`` (the
+    request field that would change what the rule restricts)."""
+
+    rule: str = ""
+    field: str = ""
+    action: str = ""
+
+
+ALLOWED = CustomerAdmin()  # e.g. reads of its own customer
+
+
+def restricted(rule: str, field: str, action: str) -> CustomerAdmin:
+    return CustomerAdmin(rule, field, action)
 
 
 @dataclass
@@ -93,6 +131,14 @@ async def authenticate(
             if tok.sub_partner_org_id
             else None
         )
+        customer = None
+        if tok.kind == "customer_admin":
+            customer = await s.get(WholesaleCustomer, tok.customer_id) if tok.customer_id else None
+            if customer is None or not customer.org_id or customer.status == "deleting":
+                # its customer was removed (or is being removed): the token is spent
+                raise ApiError(
+                    401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"}
+                )
     wait = request.app.state.limiter.take(tok.id)
     if wait:
         raise ApiError(
@@ -104,6 +150,8 @@ async def authenticate(
         sub_partner_org_id=tok.sub_partner_org_id,
         scopes=frozenset(tok.scopes),
         suspended=bool(sp and sp.provisioning_state == "suspended"),
+        customer_id=customer.id if customer else None,
+        restricted=bool(customer and customer.restricted_by_partner),
     )
 
 
@@ -111,6 +159,10 @@ async def on_behalf(request: Request, actor: Actor, sub_partner_org_id: str | No
     """``onBehalfOfSubPartnerOrgId``: a partner acts as one of its sub-partners."""
     if not sub_partner_org_id or sub_partner_org_id == actor.sub_partner_org_id:
         return actor
+    if actor.customer_admin:
+        raise ApiError(
+            403, P.PARTNER_ONLY, "onBehalfOfSubPartnerOrgId: a customer admin acts only for itself"
+        )
     if actor.sub_partner_org_id:
         raise ApiError(403, P.FORBIDDEN, "WH-SP1: a sub-partner acts only for itself")
     async with db_of(request).session() as s:
@@ -128,7 +180,35 @@ async def on_behalf(request: Request, actor: Actor, sub_partner_org_id: str | No
     )
 
 
-def require(actor: Actor, scope: str, *, change: bool = False, delete: bool = False) -> None:
+def require(
+    actor: Actor,
+    scope: str,
+    *,
+    change: bool = False,
+    delete: bool = False,
+    customer_admin: CustomerAdmin | None = None,
+) -> None:
+    """The token holds ``scope``; a suspended sub-partner only deletes (PX-6); a customer
+    admin's token only where ``customer_admin`` says how, and not what its customer's
+    restricted-by-partner mode refuses (WH-C6, WH-M3)."""
+    if actor.customer_admin:
+        if customer_admin is None:
+            raise ApiError(
+                403, P.PARTNER_ONLY, "a customer admin's token cannot do this: partner admins only"
+            )
+        if customer_admin.rule and actor.restricted:
+            raise RuleError(
+                [
+                    Violation(
+                        customer_admin.rule,
+                        customer_admin.field,
+                        "the customer is in restricted-by-partner mode: its admins cannot "
+                        f"{customer_admin.action}; only its partner can, or switch the mode off",
+                        P.RESTRICTED_BY_PARTNER,
+                        403,
+                    )
+                ]
+            )
     if scope not in actor.scopes:
         raise ApiError(403, P.FORBIDDEN, f"the token lacks the {scope} scope")
     if actor.suspended and change and not delete:  # PX-6
@@ -148,17 +228,22 @@ OnBehalf = Annotated[
 
 
 def acting(
-    scope: str, *, change: bool = False, delete: bool = False
+    scope: str,
+    *,
+    change: bool = False,
+    delete: bool = False,
+    customer_admin: CustomerAdmin | None = None,
 ) -> Callable[..., Awaitable[Actor]]:
     """The dependency of a route that may act for a sub-partner: the token's actor, as the
     sub-partner named by ``onBehalfOfSubPartnerOrgId`` if any, holding ``scope`` (PX-6 for
-    changes)."""
+    changes). A customer admin's token passes only where ``customer_admin`` is given, and
+    not while its customer's restricted mode refuses it (``restricted(...)``)."""
 
     async def actor(
         request: Request, on_behalf_of: OnBehalf = None, actor: Actor = Depends(authenticate)
     ) -> Actor:
         actor = await on_behalf(request, actor, on_behalf_of)
-        require(actor, scope, change=change, delete=delete)
+        require(actor, scope, change=change, delete=delete, customer_admin=customer_admin)
         return actor
 
     return actor

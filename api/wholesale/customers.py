@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Actor, acting, db_of, idempotency_key, remember, replay
+from api.auth import ALLOWED, Actor, acting, db_of, idempotency_key, remember, replay
 from api.errors import ERROR_RESPONSES, not_found, unavailable
 from api.wholesale.schemas import (
     WEBEX_ID,
@@ -231,7 +231,7 @@ async def list_customers(
     ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,
-    actor: Actor = Depends(acting(READ)),
+    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
 ) -> CustomerList:
     """WH-C5: exact-match filters, ``offset``/``max`` paging, from the read model."""
     q = actor.scope.customers(select(WholesaleCustomer))
@@ -257,7 +257,7 @@ async def get_customer(
     request: Request,
     customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
     include_package_license_info: Annotated[bool, Query(alias="includePackageLicenseInfo")] = False,
-    actor: Actor = Depends(acting(READ)),
+    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
 ) -> CustomerOut:
     """WH-C5: org ID, address, provisioning state, packages (PX-1 per-package status)."""
     async with db_of(request).session() as s:

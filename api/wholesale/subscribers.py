@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
-from api.auth import Actor, acting, db_of, remember, replay
+from api.auth import ALLOWED, Actor, acting, db_of, remember, replay, restricted
 from api.errors import ERROR_RESPONSES, not_found
 from api.wholesale.schemas import (
     WEBEX_ID,
@@ -38,6 +38,11 @@ from models.wholesale.tables import WholesaleCustomer, WholesaleSubscriber
 
 router = APIRouter(tags=["Wholesale Subscribers"], responses=ERROR_RESPONSES)
 READ, WRITE = "wholesale_subscribers_read", "wholesale_subscribers_write"
+# WH-C6: what a customer admin's token is refused while its customer is restricted
+ADD = restricted("WH-C6", "customerId", "add users")
+MODIFY = restricted("WH-C6", "package", "modify users or reset their packages")
+REMOVE = restricted("WH-C6", "subscriberId", "remove users")
+CLAIM = restricted("WH-C6", "subscriberId", "claim users (the consent to move)")
 
 
 def subscriber_out(sub: WholesaleSubscriber, external_customer_id: str) -> SubscriberOut:
@@ -98,7 +103,7 @@ def _url(request: Request, sub_id: str) -> str:
 async def create_subscriber(
     request: Request,
     body: SubscriberCreate,
-    actor: Actor = Depends(acting(WRITE, change=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=ADD)),
 ) -> JSONResponse:
     """200 provisioned; 202 ``pending_user_migration`` when the email belongs to an active
     free account (PX-2). The first subscriber of a new org becomes its admin (WH-S2)."""
@@ -141,7 +146,7 @@ async def list_subscribers(
     ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 50,
-    actor: Actor = Depends(acting(READ)),
+    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
 ) -> SubscriberList:
     q = actor.scope.subscribers(
         select(WholesaleSubscriber, WholesaleCustomer.external_id).join(
@@ -173,7 +178,7 @@ async def list_subscribers(
 async def get_subscriber(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    actor: Actor = Depends(acting(READ)),
+    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
 ) -> SubscriberOut:
     async with db_of(request).session() as s:
         sub = await s.get(WholesaleSubscriber, subscriber_id)
@@ -192,7 +197,7 @@ async def update_subscriber_route(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
     body: SubscriberUpdate,
-    actor: Actor = Depends(acting(WRITE, change=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=MODIFY)),
 ) -> SubscriberOut:
     """A package change closes the old assignment and opens the new one at the same
     instant (WH-B1); an admin keeps its level (WH-S2)."""
@@ -208,7 +213,7 @@ async def update_subscriber_route(
 async def delete_subscriber(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    actor: Actor = Depends(acting(WRITE, change=True, delete=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, delete=True, customer_admin=REMOVE)),
 ) -> Response:
     try:
         await remove_subscriber(db_of(request), actor.scope, subscriber_id)
@@ -221,7 +226,7 @@ async def delete_subscriber(
 async def precheck_subscriber(
     request: Request,
     body: SubscriberPrecheck,
-    actor: Actor = Depends(acting(WRITE)),
+    actor: Actor = Depends(acting(WRITE, customer_admin=ALLOWED)),
 ) -> PrecheckOut:
     """WH-S3: every conflict at once, each with its field; nothing is written."""
     spec = subscriber_spec(body)
@@ -251,7 +256,7 @@ async def precheck_subscriber(
 async def consent_move(
     request: Request,
     subscriber_id: Annotated[str, Path(alias="subscriberId", max_length=200)],
-    actor: Actor = Depends(acting(WRITE, change=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=CLAIM)),
 ) -> Response:
     """PX-2: send the consent email again to a ``pending_user_migration`` subscriber."""
     try:

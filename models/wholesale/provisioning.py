@@ -267,7 +267,7 @@ async def _provision(
         meetings_locale=meetings_locale(locale),
         call_in_number=call_in_number(country),
         location_id=f"loc-{c.id[:24]}" if calling else None,
-        restricted_by_partner=True,  # WH-C6: on by default
+        # WH-C6: restricted_by_partner is on from the row's insert; a partner's switch stands
     )
     log.info("wholesale customer provisioned", customer_id=c.id, status=status)
     return Outcome(state=status, org_id=org_id)

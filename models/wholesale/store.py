@@ -134,6 +134,63 @@ async def create_token(
     return token_id, token
 
 
+CUSTOMER_ADMIN_SCOPES = (
+    "wholesale_customers_read",
+    "wholesale_customers_write",  # migrations into its own customer (WH-M3)
+    "wholesale_subscribers_read",
+    "wholesale_subscribers_write",
+)
+
+
+async def create_customer_admin_token(
+    s: AsyncSession,
+    *,
+    customer_id: str,
+    admin_email: str,
+    scopes: list[str] | None = None,
+    name: str = "",
+) -> tuple[str, str]:
+    """A bearer token for an admin of one wholesale customer's org (WH-C6): it sees that
+    customer only, and is refused what restricted-by-partner mode restricts while it is on.
+    Returns ``(token_id, token)``: the token is shown once."""
+    problems: list[Violation] = []
+    wanted = list(scopes) if scopes else list(CUSTOMER_ADMIN_SCOPES)
+    if unknown := sorted(set(wanted) - set(CUSTOMER_ADMIN_SCOPES)):
+        problems.append(
+            bad(
+                "",
+                "scope",
+                f"not for customer admins: {unknown}; choose from {CUSTOMER_ADMIN_SCOPES}",
+            )
+        )
+    c = await s.get(WholesaleCustomer, customer_id)
+    if c is None or not c.org_id or c.status not in PROVISIONED_CUSTOMER:
+        problems.append(bad("", "customer", f"no provisioned wholesale customer {customer_id}"))
+    else:
+        admin = (await s.exec(select(OrgUser).where(OrgUser.email == admin_email))).first()
+        if admin is None or admin.org_id != c.org_id or not admin.admin_role:
+            problems.append(bad("", "admin", f"{admin_email} is not an admin of the customer"))
+    raise_if(problems)
+    assert c is not None
+    token = "whk_" + secrets.token_urlsafe(32)
+    token_id = "tok-" + new_id()[:16]
+    s.add(
+        WholesaleApiToken(
+            id=token_id,
+            token_hash=hash_token(token),
+            name=name or admin_email,
+            partner_org_id=c.partner_org_id,
+            sub_partner_org_id=c.sub_partner_org_id,
+            kind="customer_admin",
+            customer_id=c.id,
+            admin_email=admin_email,
+            scopes=sorted(set(wanted)),
+            created_at=_now(),
+        )
+    )
+    return token_id, token
+
+
 async def revoke_token(s: AsyncSession, token_id: str) -> bool:
     result = await s.exec(
         update(WholesaleApiToken)
@@ -272,31 +329,43 @@ async def load_restricted_parties(
 
 @dataclass(frozen=True)
 class Scope:
-    """What a caller sees: its partner's customers, or only one sub-partner's."""
+    """What a caller sees: its partner's customers, or only one sub-partner's; a customer
+    admin (``customer_id``) only its own customer and that customer's subscribers."""
 
     partner_org_id: str
     sub_partner_org_id: str | None = None
+    customer_id: str | None = None
 
     def customers(self, q):
         q = q.where(WholesaleCustomer.partner_org_id == self.partner_org_id)
         if self.sub_partner_org_id:
             q = q.where(WholesaleCustomer.sub_partner_org_id == self.sub_partner_org_id)
+        if self.customer_id:
+            q = q.where(WholesaleCustomer.id == self.customer_id)
         return q
 
     def subscribers(self, q):
         q = q.where(WholesaleSubscriber.partner_org_id == self.partner_org_id)
         if self.sub_partner_org_id:
             q = q.where(WholesaleSubscriber.sub_partner_org_id == self.sub_partner_org_id)
+        if self.customer_id:
+            q = q.where(WholesaleSubscriber.customer_id == self.customer_id)
         return q
 
     def owns(self, c: WholesaleCustomer) -> bool:
         """The caller's own customer: provisioned by this partner itself, or by this very
         sub-partner (an externalId is unique per owner)."""
-        return c.partner_org_id == self.partner_org_id and (
-            c.sub_partner_org_id == self.sub_partner_org_id
+        return (
+            c.partner_org_id == self.partner_org_id
+            and c.sub_partner_org_id == self.sub_partner_org_id
+            and (not self.customer_id or c.id == self.customer_id)
         )
 
     def sees(self, c: WholesaleCustomer | WholesaleSubscriber) -> bool:
+        if self.customer_id:
+            own = c.id if isinstance(c, WholesaleCustomer) else c.customer_id
+            if own != self.customer_id:
+                return False
         return c.partner_org_id == self.partner_org_id and (
             not self.sub_partner_org_id or c.sub_partner_org_id == self.sub_partner_org_id
         )
@@ -874,3 +943,26 @@ async def remove_subscriber(db: Database, scope: Scope, subscriber_id: str) -> N
         await locked_customer(s, sub.customer_id)
         await _close_assignment(s, sub.id, _now())
         await s.exec(delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id) == sub.id))
+
+
+# --- restricted-by-partner mode (WH-C6) ------------------------------------------------------
+
+
+async def set_restricted(
+    db: Database, scope: Scope, customer_id: str, on: bool
+) -> WholesaleCustomer:
+    """WH-C6: the partner switches a customer's restricted-by-partner mode (on by default)
+    off or on; one transaction under the customer's row lock. ``LookupError`` when the
+    caller does not see the customer."""
+    async with db.session() as s:
+        c = await locked_customer(s, customer_id)
+        if c is None or not scope.sees(c):
+            raise LookupError("customer")
+        if c.restricted_by_partner != on:
+            await s.exec(
+                update(WholesaleCustomer)
+                .where(col(WholesaleCustomer.id) == c.id)
+                .values(restricted_by_partner=on)
+            )
+            c.restricted_by_partner = on
+        return c

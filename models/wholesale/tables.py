@@ -156,7 +156,10 @@ class WholesalePackageAssignment(SQLModel, table=True):
 
 
 class WholesaleApiToken(SQLModel, table=True):
-    """A partner admin's bearer token, stored as a SHA-256 hash only."""
+    """A bearer token, stored as a SHA-256 hash only: a partner (or sub-partner) admin's, or
+    (``kind`` ``customer_admin``, migration 0009) a customer admin's, scoped to the one
+    wholesale customer ``customer_id`` and refused what WH-C6 restricts while its partner
+    keeps the customer restricted."""
 
     __tablename__ = "wholesale_api_token"
 
@@ -165,6 +168,8 @@ class WholesaleApiToken(SQLModel, table=True):
     name: str = Field(max_length=120)
     partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
     sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    kind: str = Field(default="partner", max_length=16)  # partner | customer_admin
+    customer_id: str | None = Field(default=None, index=True, max_length=40)  # customer_admin
     admin_email: str = Field(max_length=254)
     scopes: list[str] = Field(default_factory=list, sa_column=_json())
     created_at: datetime = Field(sa_column=_ts(nullable=False))

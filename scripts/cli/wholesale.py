@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 @token_app.command("create")
 def token_create(
-    partner: str = typer.Option(..., "--partner", help="Partner org id."),
+    partner: str | None = typer.Option(None, "--partner", help="Partner org id."),
     admin: str = typer.Option(..., "--admin", help="Email of the admin the token acts for."),
     scope: list[str] = typer.Option(
         [],
@@ -39,13 +39,33 @@ def token_create(
         "default: all four.",
     ),
     sub_partner: str | None = typer.Option(None, "--sub-partner", help="Sub-partner org id."),
+    customer: str | None = typer.Option(
+        None,
+        "--customer",
+        help="A customer admin's token instead (WH-C6): scoped to this wholesale customer, "
+        "refused what restricted-by-partner mode restricts while it is on.",
+    ),
     name: str = typer.Option("", "--name"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a bearer token (printed once; only its hash is stored)."""
-    from models.wholesale.store import SCOPES, create_token
+    """Create a bearer token (printed once; only its hash is stored): a partner admin's
+    (--partner), or a customer admin's (--customer)."""
+    from models.wholesale.store import SCOPES, create_customer_admin_token, create_token
+
+    if (partner is None) == (customer is None):
+        typer.echo("refused: (--partner/--customer): give exactly one of them", err=True)
+        raise typer.Exit(2)
 
     async def go() -> tuple[str, str]:
+        if customer is not None:
+            return await in_session(
+                create_customer_admin_token,
+                customer_id=customer,
+                admin_email=admin,
+                scopes=list(scope) or None,
+                name=name,
+            )
+        assert partner is not None
         return await in_session(
             create_token,
             partner_org_id=partner,
@@ -196,6 +216,49 @@ def customer_reconcile(
 
     n = run(go())
     emit({"looked_at": n}, as_json, lambda d: f"{d['looked_at']} customers looked at")
+
+
+@customer_app.command("restrict")
+def customer_restrict(
+    customer_id: str = typer.Argument(..., help="Wholesale customer id (or its org id)."),
+    on: bool = typer.Option(..., "--on/--off", help="Restricted-by-partner mode on or off."),
+    partner: str | None = typer.Option(
+        None, "--partner", help="Act as this partner (another partner's customer is unknown)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """WH-C6: switch the customer's restricted-by-partner mode (on by default). While on,
+    its customer admins cannot add or modify users, reset packages or start a migration
+    (WH-M3)."""
+    from sqlmodel import col, select
+
+    from models.wholesale.store import Scope, set_restricted
+    from models.wholesale.tables import WholesaleCustomer
+
+    async def go() -> dict[str, object]:
+        async with store() as db:
+            async with db.session() as s:
+                c = (
+                    await s.exec(
+                        select(WholesaleCustomer).where(
+                            (col(WholesaleCustomer.id) == customer_id)
+                            | (col(WholesaleCustomer.org_id) == customer_id)
+                        )
+                    )
+                ).first()
+            if c is None or (partner and c.partner_org_id != partner):
+                raise LookupError(f"no wholesale customer {customer_id}")
+            c = await set_restricted(db, Scope(c.partner_org_id, c.sub_partner_org_id), c.id, on)
+            return {"customer_id": c.id, "restricted_by_partner": c.restricted_by_partner}
+
+    emit(
+        run(go()),
+        as_json,
+        lambda d: (
+            f"{d['customer_id']}: restricted-by-partner "
+            + ("on" if d["restricted_by_partner"] else "off")
+        ),
+    )
 
 
 @customer_app.command("clear-compliance")
