@@ -1,4 +1,5 @@
-"""Print the README's settings table from ``workers.settings.Settings`` (keeps it true)."""
+"""Print the settings table (docs/reference-settings.md) from ``workers.settings.Settings``
+(keeps it true)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ def table() -> str:
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
-def write(readme: str = "README.md") -> None:
-    """Replace the table between the README's settings markers."""
+def write(doc: str = "docs/reference-settings.md") -> None:
+    """Replace the table between the settings markers of ``doc``."""
     from pathlib import Path
 
-    path = Path(readme)
+    path = Path(doc)
     text = path.read_text()
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
