@@ -5,6 +5,10 @@ file with blocking problems answers 409 with all of them), follow (the workflow'
 ``progress`` query), review the users, approve the cut-over or roll back (workflow updates:
 a refusal names its rule), and the per-user report as CSV. The migration's ID is its
 workflow ID, ``migration-<partner>-<external id>``.
+
+A customer admin's token (api/auth.py) migrates users into its own wholesale customer only,
+and sees only those migrations; while its partner keeps the customer restricted (WH-C6) it
+cannot start, approve or roll one back (WH-M3: 403 naming the rule, nothing written).
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Actor, acting, db_of
+from api.auth import ALLOWED, Actor, acting, db_of, restricted
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from models.common.contract import Command
 from models.common.db import Database
+from models.common.refusal import RuleError
 from models.migration import store
 from models.migration.contract import MigrationInput, MigrationProgress, PrecheckReport
 from models.migration.rules import to_csv
 from models.migration.tables import Migration
+from models.wholesale.problems import bad
+from models.wholesale.store import visible_customer
+from models.wholesale.tables import WholesaleCustomer
 from workers.settings import Settings
 from workers.starter import start_lifecycle
 from workflows.migration.workflow import BroadWorksMigration
@@ -38,13 +46,25 @@ router = APIRouter(
 READ, WRITE = "wholesale_customers_read", "wholesale_customers_write"
 REFUSED = 10070  # errorCode of a file with blocking problems
 PHASE = 10071  # errorCode of a decision the migration's phase refuses
+# WH-M3: what a customer admin's token is refused while its customer is restricted (WH-C6)
+START = restricted("WH-M3", "export", "start a migration")
+DECIDE = restricted("WH-M3", "migrationId", "approve or roll back a migration")
 
 
 class MigrationRequest(Command):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    provisioning_id: str = Field(
-        max_length=64, description="The onboarding template the customer is created from."
+    provisioning_id: str | None = Field(
+        None,
+        max_length=64,
+        description="The onboarding template the customer is created from (needed unless "
+        "customerId names an existing customer).",
+    )
+    customer_id: str | None = Field(
+        None,
+        max_length=200,
+        description="Migrate the users into this existing wholesale customer instead of "
+        "creating one (a customer admin's token: its own customer, the default).",
     )
     export: dict[str, Any] = Field(
         description="The BroadWorks export (models/migration/export.py; PX-8: one customer)."
@@ -70,10 +90,12 @@ async def start_migration(
     provisioning_id: str,
     task_queue: str,
     started_by: str = "",
+    customer_id: str | None = None,
 ) -> tuple[Migration, PrecheckReport]:
     """Precheck and store the export (``MigrationRefused`` when blocked: nothing written),
     then start its workflow. Idempotent: the same enterprise again while its migration is
-    open answers that migration (and starts it, if a crash came between)."""
+    open answers that migration (and starts it, if a crash came between). ``customer_id``:
+    into that existing customer (WH-M3)."""
     m, report = await store.create_migration(
         db,
         data,
@@ -81,6 +103,7 @@ async def start_migration(
         sub_partner_org_id=sub_partner_org_id,
         provisioning_id=provisioning_id,
         started_by=started_by,
+        customer_id=customer_id,
     )
     if m.state == "prechecked":
         await start_lifecycle(
@@ -170,29 +193,55 @@ def refused_body(report: PrecheckReport) -> dict[str, Any]:
 
 async def _mine(request: Request, actor: Actor, migration_id: str) -> Migration:
     async with db_of(request).session() as s:
-        m = await store.find(s, migration_id, actor.partner_org_id, actor.sub_partner_org_id)
+        m = await store.find(
+            s, migration_id, actor.partner_org_id, actor.sub_partner_org_id, actor.customer_id
+        )
     if m is None:
         raise not_found("migration")
     return m
 
 
+async def _into(request: Request, actor: Actor, body: MigrationRequest) -> WholesaleCustomer | None:
+    """The existing customer the users go to: ``customerId`` (one the caller sees), a
+    customer admin's own by default; none: a new customer from ``provisioningId``."""
+    wanted = body.customer_id or actor.customer_id
+    if wanted is None:
+        if not body.provisioning_id:
+            raise RuleError([bad("PX-8", "provisioningId", "an onboarding template is needed")])
+        return None
+    async with db_of(request).session() as s:
+        c = await visible_customer(s, actor.scope, wanted)
+    if c is None:
+        raise not_found("customer")  # another partner's, or another customer's for an admin
+    return c
+
+
 @router.post("/precheck", response_model=PrecheckReport)
 async def precheck(
-    request: Request, body: MigrationRequest, actor: Actor = Depends(acting(WRITE))
+    request: Request,
+    body: MigrationRequest,
+    actor: Actor = Depends(acting(WRITE, customer_admin=ALLOWED)),
 ) -> PrecheckReport:
     """Every problem of the file, by user and field, and its conflicts with what exists
     (WH-S3); nothing is written. ``ok`` false: the file would not start."""
+    into = await _into(request, actor, body)
     async with db_of(request).session() as s:
-        report, _ = await store.precheck(s, body.export, actor.partner_org_id, body.provisioning_id)
+        report, _ = await store.precheck(
+            s, body.export, actor.partner_org_id, body.provisioning_id or "", into
+        )
     return report
 
 
 @router.post("", status_code=202)
 async def start(
-    request: Request, body: MigrationRequest, actor: Actor = Depends(acting(WRITE, change=True))
+    request: Request,
+    body: MigrationRequest,
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=START)),
 ) -> JSONResponse:
-    """Start a migration: 202 with its ID at once; 409 with every blocking problem."""
+    """Start a migration: 202 with its ID at once; 409 with every blocking problem. A
+    customer admin's token of a restricted customer: 403 WH-M3, nothing written."""
     st = request.app.state
+    into = await _into(request, actor, body)
     try:
         m, _ = await start_migration(
             st.client,
@@ -200,10 +249,11 @@ async def start(
             st.settings,
             body.export,
             partner_org_id=actor.partner_org_id,
-            sub_partner_org_id=actor.sub_partner_org_id,
-            provisioning_id=body.provisioning_id,
+            sub_partner_org_id=into.sub_partner_org_id if into else actor.sub_partner_org_id,
+            provisioning_id=into.provisioning_id if into else body.provisioning_id or "",
             task_queue=st.task_queue,
             started_by=actor.token_id,
+            customer_id=into.id if into else None,
         )
     except store.MigrationRefused as err:
         return JSONResponse(refused_body(err.report), status_code=409)
@@ -214,11 +264,12 @@ async def start(
 
 
 MigrationId = Annotated[str, Path(alias="migrationId", max_length=200)]
+Reader = Depends(acting(READ, customer_admin=ALLOWED))
 
 
 @router.get("/{migrationId}", response_model=MigrationProgress, name="get_migration")
 async def get_migration(
-    request: Request, migration_id: MigrationId, actor: Actor = Depends(acting(READ))
+    request: Request, migration_id: MigrationId, actor: Actor = Reader
 ) -> MigrationProgress:
     """Phase, users done / failed / left, rate and time left (the ``progress`` query)."""
     m = await _mine(request, actor, migration_id)
@@ -232,7 +283,7 @@ async def list_users(
     state: Annotated[str | None, Query(max_length=16)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,
-    actor: Actor = Depends(acting(READ)),
+    actor: Actor = Reader,
 ) -> dict[str, Any]:
     """WH-M1's review: each user's package, number, state and reason, phones and clients."""
     m = await _mine(request, actor, migration_id)
@@ -242,7 +293,7 @@ async def list_users(
 
 @router.get("/{migrationId}/report", response_class=PlainTextResponse)
 async def report(
-    request: Request, migration_id: MigrationId, actor: Actor = Depends(acting(READ))
+    request: Request, migration_id: MigrationId, actor: Actor = Reader
 ) -> PlainTextResponse:
     """The per-user result report (CSV)."""
     m = await _mine(request, actor, migration_id)
@@ -259,7 +310,7 @@ async def approve(
     request: Request,
     migration_id: MigrationId,
     body: Decision | None = None,
-    actor: Actor = Depends(acting(WRITE, change=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=DECIDE)),
 ) -> dict[str, Any]:
     """WH-M1: the admin reviewed the provisioned data; cut over."""
     m = await _mine(request, actor, migration_id)
@@ -275,7 +326,7 @@ async def rollback(
     request: Request,
     migration_id: MigrationId,
     body: Decision | None = None,
-    actor: Actor = Depends(acting(WRITE, change=True)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=DECIDE)),
 ) -> dict[str, Any]:
     """Remove what the migration created, and nothing else."""
     m = await _mine(request, actor, migration_id)

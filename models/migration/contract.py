@@ -109,6 +109,7 @@ class CustomerStart(Stored):
     workflow_id: str
     packages: list[str]
     total_users: int
+    existing: bool = False  # WH-M3: an existing customer (its workflow runs already)
 
 
 class CustomerReady(Stored):

@@ -94,31 +94,47 @@ async def conflicts(
     x: BroadWorksExport,
     partner_org_id: str,
     provisioning_id: str,
+    into: WholesaleCustomer | None = None,
 ) -> tuple[list[Problem], list[Problem]]:
-    """WH-S3: what exists against this export: (blocking problems, warnings)."""
+    """WH-S3: what exists against this export: (blocking problems, warnings). ``into``: the
+    existing wholesale customer the users go to (WH-M3), which must hold their packages."""
     p: list[Problem] = []
     warn: list[Problem] = []
-    template = await s.get(WholesaleTemplate, provisioning_id) if provisioning_id else None
-    if template is None or template.partner_org_id != partner_org_id:
-        p.append(problem("enterprise", "provisioningId", "WH-P2", "no onboarding template"))
-    elif not template.pstn_provider and any(u.package in CALLING_PACKAGES for u in x.users):
-        p.append(
-            problem(
-                "enterprise",
-                "provisioningId",
-                "WH-P2",
-                "the template has no PSTN provider, needed by calling packages",
+    if into is not None:
+        held = {x["name"] for x in into.packages if x.get("status") == "provisioned"}
+        if into.status not in PROVISIONED or not into.org_id:
+            p.append(problem("enterprise", "customerId", "WH-M1", f"the customer is {into.status}"))
+        for u in x.users:
+            if u.package not in held:
+                p.append(
+                    problem(
+                        user_subject(u.id),
+                        "package",
+                        "WH-S3",
+                        f"the customer has no provisioned {u.package} package",
+                    )
+                )
+    else:
+        template = await s.get(WholesaleTemplate, provisioning_id) if provisioning_id else None
+        if template is None or template.partner_org_id != partner_org_id:
+            p.append(problem("enterprise", "provisioningId", "WH-P2", "no onboarding template"))
+        elif not template.pstn_provider and any(u.package in CALLING_PACKAGES for u in x.users):
+            p.append(
+                problem(
+                    "enterprise",
+                    "provisioningId",
+                    "WH-P2",
+                    "the template has no PSTN provider, needed by calling packages",
+                )
             )
-        )
     ext = x.enterprise.id
-    if (
-        await s.exec(
-            select(WholesaleCustomer.id).where(
-                WholesaleCustomer.partner_org_id == partner_org_id,
-                WholesaleCustomer.external_id == ext,
-            )
-        )
-    ).first() is not None:
+    q = select(WholesaleCustomer.id).where(
+        WholesaleCustomer.partner_org_id == partner_org_id,
+        WholesaleCustomer.external_id == ext,
+    )
+    if into is not None:
+        q = q.where(WholesaleCustomer.id != into.id)
+    if (await s.exec(q)).first() is not None:
         p.append(problem("enterprise", "id", "WH-S3", "a wholesale customer has this external ID"))
     if (
         await s.exec(
@@ -152,14 +168,20 @@ async def conflicts(
             ]
         rows = (
             await s.exec(
-                select(OrgUser.email, Org.kind)
+                select(OrgUser.email, Org.kind, Org.id)
                 .join(Org, col(Org.id) == col(OrgUser.org_id))
                 .where(col(OrgUser.email).in_(chunk))
             )
         ).all()
-        for email, kind in rows:
+        for email, kind, org_id in rows:
             for uid in by_email[email]:
-                if kind == "free":
+                if into is not None and org_id == into.org_id:
+                    p.append(
+                        problem(
+                            user_subject(uid), "email", "WH-S3", "already a user of the customer"
+                        )
+                    )
+                elif kind == "free":
                     warn.append(
                         problem(
                             user_subject(uid),
@@ -223,14 +245,18 @@ def _summary(x: BroadWorksExport | None) -> dict[str, Any]:
 
 
 async def precheck(
-    s: AsyncSession, data: Any, partner_org_id: str, provisioning_id: str
+    s: AsyncSession,
+    data: Any,
+    partner_org_id: str,
+    provisioning_id: str,
+    into: WholesaleCustomer | None = None,
 ) -> tuple[PrecheckReport, BroadWorksExport | None]:
-    """Every problem of the file, by user and field, then WH-S3's conflicts with what exists.
-    Writes nothing."""
+    """Every problem of the file, by user and field, then WH-S3's conflicts with what exists
+    (``into``: the existing customer the users would join, WH-M3). Writes nothing."""
     x, problems = parse_export(data)
     warnings: list[Problem] = []
     if x is not None:
-        more, warnings = await conflicts(s, x, partner_org_id, provisioning_id)
+        more, warnings = await conflicts(s, x, partner_org_id, provisioning_id, into)
         problems += more
     blocking = [p for p in problems if p.blocking]
     report = PrecheckReport(
@@ -254,16 +280,24 @@ async def create_migration(
     sub_partner_org_id: str | None,
     provisioning_id: str,
     started_by: str = "",
+    customer_id: str | None = None,
 ) -> tuple[Migration, PrecheckReport]:
     """Precheck, then write the migration and its export in one transaction (state
     ``prechecked``). Raises ``MigrationRefused`` (nothing written) on blocking problems.
-    The same enterprise again while its migration is open answers that migration."""
+    The same enterprise again while its migration is open answers that migration.
+    ``customer_id``: migrate into that existing wholesale customer (the caller has checked
+    it sees it) instead of creating one."""
     async with db.session() as s:
         existing = await open_migration(s, partner_org_id, _external_id(data))
         if existing is not None:
             report = PrecheckReport(ok=True, migration_id=existing.workflow_id)
             return existing, report
-        report, x = await precheck(s, data, partner_org_id, provisioning_id)
+        into = await s.get(WholesaleCustomer, customer_id) if customer_id else None
+        if customer_id and into is None:
+            raise LookupError("customer")
+        if into is not None:
+            provisioning_id = into.provisioning_id
+        report, x = await precheck(s, data, partner_org_id, provisioning_id, into)
         if not report.ok or x is None:
             raise MigrationRefused(report)
         now = _now()
@@ -282,6 +316,8 @@ async def create_migration(
             provisioning_id=provisioning_id,
             started_by=started_by,
             state="prechecked",
+            customer_id=into.id if into else None,
+            existing_customer=into is not None,
             total_users=len(x.users),
             created_at=now,
             updated_at=now,
@@ -401,13 +437,17 @@ async def find(
     key: str,
     partner_org_id: str | None = None,
     sub_partner_org_id: str | None = None,
+    customer_id: str | None = None,
 ) -> Migration | None:
-    """By workflow ID (the latest attempt) or row id; limited to a partner when given."""
+    """By workflow ID (the latest attempt) or row id; limited to a partner (and one of its
+    customers) when given."""
     q = select(Migration).where((col(Migration.workflow_id) == key) | (col(Migration.id) == key))
     if partner_org_id:
         q = q.where(Migration.partner_org_id == partner_org_id)
     if sub_partner_org_id:
         q = q.where(Migration.sub_partner_org_id == sub_partner_org_id)
+    if customer_id:  # a customer admin: migrations into its own customer only
+        q = q.where(Migration.customer_id == customer_id, col(Migration.existing_customer))
     return (await s.exec(q.order_by(col(Migration.created_at).desc()))).first()
 
 
@@ -455,6 +495,16 @@ async def begin(db: Database, migration_id: str) -> CustomerStart:
             )
         ).all()
         packages = customer_packages(users_packages)
+        if m.existing_customer and m.customer_id:  # WH-M3: the customer's own workflow runs
+            if m.state == "prechecked":
+                await _set(s, m.id, state="provisioning")
+            return CustomerStart(
+                customer_id=m.customer_id,
+                workflow_id=customer_workflow_id(m.customer_id),
+                packages=packages,
+                total_users=m.total_users,
+                existing=True,
+            )
         if m.customer_id is None:
             cid = wholesale.new_id()
             address = {
@@ -797,7 +847,8 @@ async def rollback(
     async with db.session() as s:
         m = await _locked(s, migration_id)
         customer_id = m.customer_id
-    if customer_id:
+        keep_customer = m.existing_customer  # WH-M3: it existed before; it stays
+    if customer_id and not keep_customer:
         await stop_customer(customer_workflow_id(customer_id))
     result = RollbackResult()
     async with db.session() as s:
@@ -817,7 +868,7 @@ async def rollback(
                 delete(WholesaleSubscriber).where(col(WholesaleSubscriber.id).in_(chunk))
             )
             result.subscribers += r.rowcount or 0
-        if m.customer_id:  # anything else the customer held (none expected)
+        if m.customer_id and not keep_customer:  # anything else it held (none expected)
             await s.exec(
                 delete(WholesalePackageAssignment).where(
                     col(WholesalePackageAssignment.customer_id) == m.customer_id
@@ -848,7 +899,7 @@ async def rollback(
         for chunk in _chunks(list(numbers)):
             r = await s.exec(delete(PhoneNumber).where(col(PhoneNumber.number).in_(chunk)))
             result.numbers += r.rowcount or 0
-        if m.customer_id:
+        if m.customer_id and not keep_customer:
             c = await s.get(WholesaleCustomer, m.customer_id)
             if c is not None:
                 await s.exec(delete(WholesaleCustomer).where(col(WholesaleCustomer.id) == c.id))

@@ -1,5 +1,5 @@
 """Migration tables (WH-M1, PX-8): one row per migration attempt and one per user, location,
-number, device and soft client of its export. Created by migration 0007 only.
+number, device and soft client of its export. Created by migrations 0007 and 0010 only.
 
 The rows are both the export (the workflow never carries it) and the read model: each
 user's state, attempts and reason, what the migration created (so a rollback removes that
@@ -45,6 +45,9 @@ class Migration(SQLModel, table=True):
     started_by: str = Field(default="", max_length=254)
     state: str = Field(max_length=16, index=True)  # the workflow's phase
     customer_id: str | None = Field(default=None, max_length=40)  # created by the migration
+    # WH-M3: migrated into a wholesale customer that existed before (a customer admin's own,
+    # or one its partner named): a rollback keeps the customer, its workflow and its users
+    existing_customer: bool = False
     org_id: str | None = Field(default=None, max_length=40)
     total_users: int = 0
     users_done: int = 0

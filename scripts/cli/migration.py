@@ -2,6 +2,7 @@
 
     lifecycles migrate precheck FILE --partner P --template T   every problem, nothing written
     lifecycles migrate start FILE --partner P --template T      start, then a live progress bar
+        (--customer C instead of --template: into that existing wholesale customer, WH-M3)
     lifecycles migrate status ID [--watch]                      phase, done / failed / left
     lifecycles migrate approve ID                               WH-M1: cut over after review
     lifecycles migrate rollback ID                              remove what it created
@@ -38,7 +39,20 @@ def register(app: typer.Typer) -> None:
 
 FileArg = typer.Argument(..., exists=True, dir_okay=False, help="A BroadWorks export (JSON).")
 PartnerOpt = typer.Option(..., "--partner", help="Partner org id.")
-TemplateOpt = typer.Option(..., "--template", help="Onboarding template (provisioning ID).")
+TemplateOpt = typer.Option(
+    None, "--template", help="Onboarding template (provisioning ID) of a new customer."
+)
+CustomerOpt = typer.Option(
+    None,
+    "--customer",
+    help="Migrate into this existing wholesale customer instead of creating one (WH-M3).",
+)
+
+
+def _target(template: str | None, customer: str | None) -> None:
+    if (template is None) == (customer is None):
+        typer.echo("refused: PX-8 (--template/--customer): give exactly one of them", err=True)
+        raise typer.Exit(2)
 
 
 def _load(path: Path) -> Any:
@@ -79,18 +93,24 @@ def _refused(report: PrecheckReport, as_json: bool) -> NoReturn:
 def precheck(
     file: Path = FileArg,
     partner: str = PartnerOpt,
-    template: str = TemplateOpt,
+    template: str | None = TemplateOpt,
+    customer: str | None = CustomerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Check every field, the duplicates inside the file and the conflicts with what exists
     (WH-S3); nothing is written. Exit 2 when the file would not start."""
     from models.migration.store import precheck as check
+    from models.wholesale.tables import WholesaleCustomer
 
+    _target(template, customer)
     data = _load(file)
 
     async def go() -> PrecheckReport:
         async with store() as db, db.session() as s:
-            report, _ = await check(s, data, partner, template)
+            into = await s.get(WholesaleCustomer, customer) if customer else None
+            if customer and (into is None or into.partner_org_id != partner):
+                raise LookupError(f"no wholesale customer {customer}")
+            report, _ = await check(s, data, partner, template or "", into)
             return report
 
     report = run(go())
@@ -103,7 +123,8 @@ def precheck(
 def start(
     file: Path = FileArg,
     partner: str = PartnerOpt,
-    template: str = TemplateOpt,
+    template: str | None = TemplateOpt,
+    customer: str | None = CustomerOpt,
     sub_partner: str | None = typer.Option(None, "--sub-partner"),
     by: str = typer.Option("cli", "--by", help="Who starts it (kept on the migration)."),
     follow: bool = typer.Option(True, "--follow/--no-follow", help="Show progress to review."),
@@ -112,14 +133,23 @@ def start(
     """Precheck, store and start the migration; then follow it to review."""
     from api.migration.routes import start_migration
     from models.migration.store import MigrationRefused
+    from models.wholesale.tables import WholesaleCustomer
     from workers.settings import get_settings
 
+    _target(template, customer)
     data = _load(file)
     settings = get_settings()
 
     async def go() -> tuple[str, MigrationProgress | None]:
         client = await temporal()
         async with store() as db:
+            sub = sub_partner
+            if customer:
+                async with db.session() as s:
+                    into = await s.get(WholesaleCustomer, customer)
+                if into is None or into.partner_org_id != partner:
+                    raise LookupError(f"no wholesale customer {customer}")
+                sub = into.sub_partner_org_id
             try:
                 m, _ = await start_migration(
                     client,
@@ -127,10 +157,11 @@ def start(
                     settings,
                     data,
                     partner_org_id=partner,
-                    sub_partner_org_id=sub_partner,
-                    provisioning_id=template,
+                    sub_partner_org_id=sub,
+                    provisioning_id=template or "",
                     task_queue=settings.task_queue,
                     started_by=by,
+                    customer_id=customer,
                 )
             except MigrationRefused as err:
                 _refused(err.report, as_json)

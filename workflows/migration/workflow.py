@@ -2,7 +2,8 @@
 (WH-M1, PX-8), id ``migration-<partner>-<external id>``.
 
 Phases: ``prechecked`` (the start checked the file and stored it) → ``provisioning`` (the
-wholesale customer through its own workflow, then the users in batches) → ``review`` (the
+wholesale customer through its own workflow, or an existing customer's (WH-M3), then the
+users in batches) → ``review`` (the
 partner's admin looks, then approves or rolls back: updates) → ``cut_over`` (phones and soft
 clients move, PX-8's notice per user) → ``completed``; or ``failed`` (the customer could not
 be provisioned, or no user could) / ``rolled_back``.
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         BatchArg,
         BatchResult,
         CustomerReady,
+        CustomerStart,
         MigrationActivity,
         MigrationCarry,
         MigrationInput,
@@ -109,6 +111,24 @@ class BroadWorksMigration(Lifecycle):
         )
         self.customer_id = start.customer_id
         self._enter("provisioning")
+        if not start.existing:  # WH-M3: an existing customer's own workflow runs already
+            await self._start_customer(start)
+        self.action = "waiting for the customer's workflow to provision the org"
+        self._publish()
+        ready: CustomerReady = await self._run(
+            MigrationActivity.await_customer,
+            [self.inp.migration_id, self.policy.customer_ready_seconds],
+            summary="wait for the wholesale customer (org, packages, location)",
+            seconds=self.policy.customer_ready_seconds + 60,
+        )
+        if ready.status not in PROVISIONED:
+            await self._fail(ready.message or f"the customer is {ready.status}")
+            return
+        self.org_id = ready.org_id
+        self.action = ""
+        self._publish()
+
+    async def _start_customer(self, start: CustomerStart) -> None:
         await workflow.start_child_workflow(
             "WholesaleCustomerProvisioning",
             CustomerInput(
@@ -129,20 +149,6 @@ class BroadWorksMigration(Lifecycle):
                 ]
             ),
         )
-        self.action = "waiting for the customer's workflow to provision the org"
-        self._publish()
-        ready: CustomerReady = await self._run(
-            MigrationActivity.await_customer,
-            [self.inp.migration_id, self.policy.customer_ready_seconds],
-            summary="wait for the wholesale customer (org, packages, location)",
-            seconds=self.policy.customer_ready_seconds + 60,
-        )
-        if ready.status not in PROVISIONED:
-            await self._fail(ready.message or f"the customer is {ready.status}")
-            return
-        self.org_id = ready.org_id
-        self.action = ""
-        self._publish()
 
     async def _provision(self) -> None:
         size = self.policy.batch_size
