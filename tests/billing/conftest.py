@@ -26,19 +26,12 @@ from models.billing.contract import report_workflow_id
 from models.billing.tables import BillingReport, BillingUsage
 from models.common.db import Database
 from models.common.mail import Mailer
-from models.common.orgs import create_partner
-from models.wholesale.store import (
-    SCOPES,
-    TemplateSpec,
-    create_sub_partner,
-    create_template,
-    create_token,
-)
 from models.wholesale.tables import (
     WholesaleCustomer,
     WholesalePackageAssignment,
     WholesaleSubscriber,
 )
+from tests.wholesale_tokens import PartnerWorld
 from workers.settings import Settings
 
 READ, WRITE = "wholesale_billing_reports_read", "wholesale_billing_reports_write"
@@ -50,65 +43,23 @@ def at(s: str, tz: Any = UTC) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=tz)
 
 
-class Billing:
+class Billing(PartnerWorld):
     """The world of a billing test and the calls it makes."""
 
     def __init__(self, db: Database, http: httpx.AsyncClient, app: Any, settings: Settings):
+        super().__init__()
         self.db, self.http, self.app, self.settings = db, http, app, settings
-        self.tokens: dict[str, str] = {}
         self.now = NOW
         app.state.clock = lambda: self.now
 
     async def setup(self) -> Billing:
         async with self.db.session() as s:
-            self.partner = await create_partner(s, "SP Telco", 1, [("admin@sp.test", "full")])
-            self.other_partner = await create_partner(
-                s, "Other Telco", 1, [("admin@other.test", "full")]
-            )
-            self.sub_a = await create_sub_partner(
-                s, self.partner, "Reseller A", "SubA", [("admin@a.test", "full")]
-            )
-            self.sub_b = await create_sub_partner(
-                s, self.partner, "Reseller B", "SubB", [("admin@b.test", "full")]
-            )
-            spec = TemplateSpec(
-                name="Standard",
-                country="US",
-                sp_admin_email="ops@sp.test",
-                subscription_id="Sub-1",
-                brand_name="SP Telco Webex",
-                pstn_provider="CCP Voice",
-            )
-            self.template = await create_template(s, self.partner, spec)
-            self.other_template = await create_template(s, self.other_partner, spec)
-            for name, kw in {
-                "partner": dict(partner_org_id=self.partner, admin_email="admin@sp.test"),
-                "sub_a": dict(
-                    partner_org_id=self.partner,
-                    admin_email="admin@a.test",
-                    sub_partner_org_id=self.sub_a,
-                ),
-                "sub_b": dict(
-                    partner_org_id=self.partner,
-                    admin_email="admin@b.test",
-                    sub_partner_org_id=self.sub_b,
-                ),
-                "other": dict(partner_org_id=self.other_partner, admin_email="admin@other.test"),
-            }.items():
-                _, self.tokens[name] = await create_token(s, scopes=list(SCOPES), **kw)
-            _, self.tokens["read_only"] = await create_token(
-                s, partner_org_id=self.partner, admin_email="admin@sp.test", scopes=[READ]
-            )
-            _, self.tokens["no_billing"] = await create_token(
-                s,
-                partner_org_id=self.partner,
-                admin_email="admin@sp.test",
-                scopes=["wholesale_customers_read", "wholesale_customers_write"],
+            await self.seed_partners(s)
+            await self.create_token(s, "read_only", [READ])
+            await self.create_token(
+                s, "no_billing", ["wholesale_customers_read", "wholesale_customers_write"]
             )
         return self
-
-    def auth(self, who: str = "partner") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     # --- usage data, written with exact instants ---------------------------------------------
 

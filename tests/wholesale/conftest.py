@@ -20,83 +20,31 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from models.common.db import Database
 from models.common.mail import Mailer
-from models.common.orgs import create_partner
 from models.common.tables import Notice
 from models.wholesale.contract import customer_workflow_id
-from models.wholesale.store import (
-    SCOPES,
-    TemplateSpec,
-    create_sub_partner,
-    create_template,
-    create_token,
-    load_restricted_parties,
-)
+from models.wholesale.store import create_template, load_restricted_parties
 from models.wholesale.tables import WholesaleCustomer
+from tests.wholesale_tokens import PartnerWorld, template_spec
 from workers.settings import Settings
 
 
-class Wholesale:
+class Wholesale(PartnerWorld):
     """The world of a wholesale test and the calls it makes."""
 
     def __init__(self, env: WorkflowEnvironment, db: Database, http: httpx.AsyncClient) -> None:
+        super().__init__()
         self.env, self.db, self.http = env, db, http
-        self.tokens: dict[str, str] = {}
 
     async def setup(self) -> Wholesale:
         async with self.db.session() as s:
-            self.partner = await create_partner(s, "SP Telco", 1, [("admin@sp.test", "full")])
-            self.other_partner = await create_partner(
-                s, "Other Telco", 1, [("admin@other.test", "full")]
-            )
-            self.sub_a = await create_sub_partner(
-                s, self.partner, "Reseller A", "SubA", [("admin@a.test", "full")]
-            )
-            self.sub_b = await create_sub_partner(
-                s, self.partner, "Reseller B", "SubB", [("admin@b.test", "full")]
-            )
-            self.template = await create_template(s, self.partner, self.template_spec())
+            await self.seed_partners(s)
             self.template_no_pstn = await create_template(
-                s, self.partner, self.template_spec(pstn_provider=None, name="Meetings only")
+                s, self.partner, template_spec(pstn_provider=None, name="Meetings only")
             )
-            self.other_template = await create_template(s, self.other_partner, self.template_spec())
-            for name, kw in {
-                "partner": dict(partner_org_id=self.partner, admin_email="admin@sp.test"),
-                "sub_a": dict(
-                    partner_org_id=self.partner,
-                    admin_email="admin@a.test",
-                    sub_partner_org_id=self.sub_a,
-                ),
-                "sub_b": dict(
-                    partner_org_id=self.partner,
-                    admin_email="admin@b.test",
-                    sub_partner_org_id=self.sub_b,
-                ),
-                "other": dict(partner_org_id=self.other_partner, admin_email="admin@other.test"),
-            }.items():
-                _, self.tokens[name] = await create_token(s, scopes=list(SCOPES), **kw)
-            _, self.tokens["read_only"] = await create_token(
-                s,
-                partner_org_id=self.partner,
-                admin_email="admin@sp.test",
-                scopes=["wholesale_customers_read", "wholesale_subscribers_read"],
+            await self.create_token(
+                s, "read_only", ["wholesale_customers_read", "wholesale_subscribers_read"]
             )
         return self
-
-    @staticmethod
-    def template_spec(**kw: Any) -> TemplateSpec:
-        base: dict[str, Any] = dict(
-            name="Standard",
-            country="US",
-            sp_admin_email="ops@sp.test",
-            subscription_id="Sub-1",
-            brand_name="SP Telco Webex",
-            pstn_provider="CCP Voice",
-        )
-        base.update(kw)
-        return TemplateSpec(**base)
-
-    def auth(self, who: str = "partner") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def customer_body(self, **kw: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
