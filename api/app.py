@@ -20,6 +20,7 @@ from api.auth import RateLimiter
 from api.billing import routes as billing_routes
 from api.migration import routes as migration
 from api.orders import routes as orders_routes
+from api.orders import web as orders_web
 from api.setup_assist import routes as setup_assist_routes
 from api.wholesale import customers, partners, restricted, subscribers
 from models.common.db import Database
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(migration.router)
     app.include_router(billing_routes.router)
     app.include_router(orders_routes.router)
+    app.include_router(orders_web.router)  # the set-up link's web wizard (SO-3..SO-13)
     app.include_router(setup_assist_routes.router)
     return app
 

@@ -270,6 +270,19 @@ async def cancel(
 # --- the wizard ---------------------------------------------------------------------------------
 
 
+async def order_of_link(request: Request, token: str) -> OrderRecord:
+    """The order a set-up link's token opens (SO-1): signed, unexpired, and sent to the
+    order's current contact (a changed contact or a hand-off retires older links). Raises
+    ``BadToken``. The HTTP wizard and the web pages (api/orders/web.py) share it."""
+    key = request.app.state.settings.order_setup_token_key.get_secret_value()
+    order_id, version = read_setup_token(key, token, datetime.now(UTC))
+    async with db_of(request).session() as s:
+        row = await get_order(s, order_id)
+    if row is None or version != row.contact_version:
+        raise BadToken("this set-up link was replaced by a newer one")
+    return row
+
+
 async def setup_caller(
     request: Request,
     order_id: OrderId,
@@ -278,14 +291,11 @@ async def setup_caller(
     """The set-up link's signed token (for the person who clicked it), else a bearer token
     with ``orders_write`` of the order's partner."""
     if setup_token:
-        key = request.app.state.settings.order_setup_token_key.get_secret_value()
         try:
-            token_order, version = read_setup_token(key, setup_token, datetime.now(UTC))
+            row = await order_of_link(request, setup_token)
         except BadToken as err:
             raise ApiError(401, P.UNAUTHORIZED, f"SO-1 (X-Setup-Token): {err}") from None
-        async with db_of(request).session() as s:
-            row = await get_order(s, order_id)
-        if row is None or token_order != order_id or version != row.contact_version:
+        if row.id != order_id:
             raise ApiError(401, P.UNAUTHORIZED, "SO-1 (X-Setup-Token): not this order's link")
         return row
     actor = await authenticate(request, await _bearer(request))
