@@ -1,0 +1,183 @@
+"""Issue 15: the README runs as written. Every fenced ``sh`` block of README.md runs, in order,
+against a real stack started the way `make dev` starts it (`lifecycles dev`, free ports, a
+temporary folder), after `source .lifecycles/env`, and exits 0. The markers a block may carry
+are documented in docs/readme-examples.md:
+
+- ``# needs: docker`` (any ``# needs: ...``) as a block's first line: the block is skipped;
+- ``# (long-running)`` in a line's comment: that line is skipped (`make dev`, `make test`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+LONG_RUNNING = "# (long-running)"
+NEEDS = re.compile(r"^#\s*needs:\s*(\S.*)$")
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+BLOCK_SECONDS = 120
+
+
+@dataclass
+class Block:
+    line: int  # where the block starts in README.md
+    code: str
+    needs: str | None
+
+
+def readme_blocks(text: str) -> list[Block]:
+    """The fenced ``sh`` blocks, long-running lines removed."""
+    blocks = []
+    for m in re.finditer(r"^```(?:sh|bash|shell)[ \t]*\n(.*?)^```[ \t]*$", text, re.M | re.S):
+        lines = m.group(1).splitlines()
+        first = lines[0].strip() if lines else ""
+        needs = NEEDS.match(first)
+        kept = []
+        for i, line in enumerate(lines):
+            if LONG_RUNNING in line:
+                assert not line.rstrip().endswith("\\") and not (
+                    i and lines[i - 1].rstrip().endswith("\\")
+                ), f"README.md: {LONG_RUNNING} marks a line of a multi-line command: {line!r}"
+                continue
+            kept.append(line)
+        start = text.count("\n", 0, m.start()) + 1
+        blocks.append(Block(start, "\n".join(kept), needs.group(1) if needs else None))
+    return blocks
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Stack:
+    home: Path  # the folder a user would run `make dev` in
+    env: dict[str, str]  # the environment of a fresh terminal there
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`lifecycles dev` (what `make dev` runs) in a temporary folder holding `examples/`."""
+    home = tmp_path_factory.mktemp("readme")
+    (home / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+    api, temporal, ui = _free_port(), _free_port(), _free_port()
+    # A fresh terminal: nothing of ours on PATH, no LIFECYCLES_* or TEMPORAL_* of the caller.
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIFECYCLES_", "TEMPORAL_", "VIRTUAL_ENV", "PYTEST", "COV_"))
+    }
+    base["PATH"] = SYSTEM_PATH
+    dev_env = {
+        **base,
+        "LIFECYCLES_DATA_DIR": str(home / ".lifecycles"),
+        "LIFECYCLES_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
+        "LIFECYCLES_UI_PORT": str(ui),
+        "LIFECYCLES_API_BIND": f"127.0.0.1:{api}",
+        "LIFECYCLES_METRICS_BIND": "",
+    }
+    log = home / "dev.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "lifecycles"), "dev"],
+            cwd=home,
+            env=dev_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        env_file = home / ".lifecycles" / "env"
+        while not (env_file.exists() and _port_open(api) and "worker started" in log.read_text()):
+            if proc.poll() is not None:
+                pytest.fail(f"lifecycles dev exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"lifecycles dev not up in 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield Stack(home, base, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _script(block: Block, state: Path) -> str:
+    """One block as a user's terminal runs it: the env file sourced, the variables of the
+    blocks before it kept (exported, then saved again for the next block)."""
+    return "\n".join(
+        [
+            "set -a",
+            "source .lifecycles/env",
+            f"if [ -f {state} ]; then source {state}; fi",
+            "set -eo pipefail",
+            block.code,
+            "set +e",
+            f"export -p | grep -vE '^declare -x (PWD|OLDPWD|SHLVL|_)=' > {state}",
+        ]
+    )
+
+
+def test_the_readme_names_the_env_file_and_runs_it_in_the_tour() -> None:
+    text = README.read_text()
+    blocks = readme_blocks(text)
+    assert "source .lifecycles/env" in text
+    assert any(b.code.strip() == "source .lifecycles/env" for b in blocks)
+    assert any(LONG_RUNNING in line for line in text.splitlines() if "make dev" in line)
+
+
+def test_every_readme_shell_example_runs(dev_stack: Stack) -> None:
+    """Every `sh` block of README.md exits 0 against a running stack (issue 15)."""
+    blocks = readme_blocks(README.read_text())
+    runnable = [b for b in blocks if b.needs is None and b.code.strip()]
+    assert len(runnable) >= 8, "the README's tour has lost its examples"
+    state = dev_stack.home / ".readme-state.sh"
+    for block in runnable:
+        t0 = time.monotonic()
+        try:
+            done = subprocess.run(
+                ["bash", "-c", _script(block, state)],
+                cwd=dev_stack.home,
+                env=dev_stack.env,
+                capture_output=True,
+                text=True,
+                timeout=BLOCK_SECONDS,
+            )
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(
+                f"README.md line {block.line}: still running after {BLOCK_SECONDS} s\n"
+                f"{block.code}\n--- output\n{err.stdout!r}\n{err.stderr!r}"
+            )
+        print(f"README.md line {block.line}: {time.monotonic() - t0:.1f} s")
+        assert done.returncode == 0, (
+            f"README.md line {block.line}: exit {done.returncode}\n{block.code}\n"
+            f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}\n"
+            f"--- dev stack log (end)\n{dev_stack.log.read_text()[-2000:]}"
+        )
