@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
 from tests.orders.conftest import Orders
 from tests.test_replay import save_history
@@ -28,7 +29,7 @@ async def test_record_order_histories(orders: Orders) -> None:
     await orders.step(h, "partner-org", who="me", purpose="customer")
     answers = orders.answers_for()
     bad = {**answers, "services": {**answers["services"], "subdomain": "Not Valid"}}
-    with pytest.raises(Exception):  # noqa: B017 - any refusal; the history keeps it
+    with pytest.raises(WorkflowUpdateFailedError):  # SO-8: the history keeps the refusal
         await orders.commit(h, **bad)
     answers["services"] = {**answers["services"], "calling": {"setup": "later"}}
     assert (await orders.commit(h, **answers)).state == "provisioned"
