@@ -18,6 +18,7 @@ from temporalio.client import Client
 from api import docs, errors
 from api.auth import RateLimiter
 from api.billing import routes as billing_routes
+from api.customers import routes as customers_routes
 from api.migration import routes as migration
 from api.orders import routes as orders_routes
 from api.orders import web as orders_web
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(orders_routes.router)
     app.include_router(orders_web.router)  # the set-up link's web wizard (SO-3..SO-13)
     app.include_router(setup_assist_routes.router)
+    app.include_router(customers_routes.router)
     return app
 
 

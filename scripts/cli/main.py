@@ -83,6 +83,9 @@ def _register_subcommands() -> None:
     from scripts.cli import orders as orders_cli
 
     orders_cli.register(app)
+    from scripts.cli import customers
+
+    customers.register(app)
 
 
 _register_subcommands()

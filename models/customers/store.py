@@ -1,0 +1,385 @@
+"""Everything about one customer org in one place (issue 15): every lifecycle of the org, from
+each lifecycle's own read model (one query per table), with its state and next deadline.
+
+No lifecycle writes here; this store only reads what the lifecycles' activities wrote. An
+operator (``scope=None``) sees every lifecycle; a partner sees the lifecycles it runs for the
+org, a sub-partner only those of its own (the tables that know sub-partners); an org the
+caller has nothing to do with is unknown (``None``), as another partner's ids are elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, null, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.billing.tables import BillingCustomerRef, BillingUsage
+from models.common.tables import Org, PartnerCustomer
+from models.devices.tables import DeviceTrialRow
+from models.migration.tables import Migration
+from models.orders.tables import OrderRecord
+from models.setup_assist.tables import SetupAssistProject
+from models.trials.tables import Trial
+from models.wholesale.tables import WholesaleCustomer
+
+# The lifecycle kinds, in the order a customer's lifecycles are listed when no deadline orders them.
+KINDS = ("trial", "devices", "order", "wholesale", "setup_assist", "migration", "billing")
+
+
+class LifecycleRow(BaseModel):
+    """One lifecycle of a customer, as its read model has it."""
+
+    lifecycle: str = Field(description="trial, devices, order, wholesale, setup_assist, ...")
+    id: str
+    workflow_id: str | None = None
+    state: str
+    partner_org_id: str | None = None
+    sub_partner_org_id: str | None = None
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    note: str = Field("", description="what the row adds: a code, what it waits for")
+
+
+class PartnerRef(BaseModel):
+    org_id: str
+    name: str | None = None
+    status: str | None = None
+
+
+class CustomerLifecycles(BaseModel):
+    org_id: str
+    name: str | None = None
+    kind: str | None = None
+    partners: list[PartnerRef] = Field(default_factory=list)
+    lifecycles: list[LifecycleRow] = Field(default_factory=list)
+
+
+class CustomerSummary(BaseModel):
+    """A line of the customer list: the org, its company name, and its lifecycles."""
+
+    org_id: str
+    name: str | None = None
+    lifecycles: dict[str, int] = Field(default_factory=dict)
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks: a partner, or one of its sub-partners. ``None`` where a scope is taken:
+    the operator, who sees everything."""
+
+    partner_org_id: str
+    sub_partner_org_id: str | None = None
+
+
+def _scoped(q: Any, partner: Any, sub_partner: Any | None, scope: Scope | None) -> Any | None:
+    """``q`` limited to what ``scope`` sees; ``None`` when it sees nothing of this table
+    (a sub-partner and a table that does not know sub-partners)."""
+    if scope is None:
+        return q
+    q = q.where(partner == scope.partner_org_id)
+    if scope.sub_partner_org_id:
+        if sub_partner is None:
+            return None
+        q = q.where(sub_partner == scope.sub_partner_org_id)
+    return q
+
+
+def _by_deadline(row: LifecycleRow) -> tuple[int, datetime, int, str]:
+    far = datetime.max.replace(tzinfo=None)
+    at = row.next_deadline_at.replace(tzinfo=None) if row.next_deadline_at else far
+    return (row.next_deadline_at is None, at, KINDS.index(row.lifecycle), row.id)
+
+
+async def _trials(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
+    q = _scoped(
+        select(Trial).where(
+            or_(col(Trial.customer_org_id).in_(org_ids), col(Trial.free_org_id).in_(org_ids))
+        ),
+        Trial.partner_org_id,
+        None,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="trial",
+            id=t.id,
+            workflow_id=t.workflow_id,
+            state=t.state,
+            partner_org_id=t.partner_org_id,
+            next_deadline_at=t.next_deadline_at,
+            next_deadline_kind=t.next_deadline_kind,
+            started_at=t.created_at,
+            updated_at=t.updated_at,
+            note=f"{t.license_count} licenses, {', '.join(t.services)}; ends {_day(t.ends_at)}",
+        )
+        for t in (await s.exec(q)).all()
+    ]
+
+
+async def _devices(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
+    q = _scoped(
+        select(DeviceTrialRow).where(col(DeviceTrialRow.customer_org_id).in_(org_ids)),
+        DeviceTrialRow.partner_org_id,
+        None,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="devices",
+            id=d.trial_id,
+            workflow_id=d.workflow_id,
+            state=d.state,
+            partner_org_id=d.partner_org_id,
+            next_deadline_at=d.next_deadline_at,
+            next_deadline_kind=d.next_deadline_kind,
+            started_at=d.created_at,
+            updated_at=d.updated_at,
+            note=f"return due {_day(d.return_due_at)}" if d.return_due_at else "",
+        )
+        for d in (await s.exec(q)).all()
+    ]
+
+
+async def _orders(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
+    q = _scoped(
+        select(OrderRecord).where(col(OrderRecord.customer_org_id).in_(org_ids)),
+        OrderRecord.partner_org_id,
+        None,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="order",
+            id=o.id,
+            workflow_id=o.workflow_id,
+            state=o.state,
+            partner_org_id=o.partner_org_id,
+            next_deadline_at=o.next_deadline_at,
+            next_deadline_kind=o.next_deadline_kind,
+            started_at=o.created_at,
+            updated_at=o.updated_at,
+            note=f"{o.offer}, starts {_day(o.start_at)}",
+        )
+        for o in (await s.exec(q)).all()
+    ]
+
+
+async def _wholesale(
+    s: AsyncSession, org_ids: list[str], scope: Scope | None
+) -> list[LifecycleRow]:
+    q = _scoped(
+        select(WholesaleCustomer).where(col(WholesaleCustomer.org_id).in_(org_ids)),
+        WholesaleCustomer.partner_org_id,
+        WholesaleCustomer.sub_partner_org_id,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="wholesale",
+            id=c.id,
+            workflow_id=c.workflow_id,
+            state=c.status,
+            partner_org_id=c.partner_org_id,
+            sub_partner_org_id=c.sub_partner_org_id,
+            started_at=c.created_at,
+            updated_at=c.status_changed_at,
+            note="; ".join(f"{e.get('errorCode')} {e.get('description')}" for e in c.errors or []),
+        )
+        for c in (await s.exec(q)).all()
+    ]
+
+
+async def _setup_assist(
+    s: AsyncSession, org_ids: list[str], scope: Scope | None
+) -> list[LifecycleRow]:
+    q = _scoped(
+        select(SetupAssistProject).where(col(SetupAssistProject.customer_org_id).in_(org_ids)),
+        SetupAssistProject.partner_org_id,
+        SetupAssistProject.sub_partner_org_id,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="setup_assist",
+            id=p.id,
+            workflow_id=p.workflow_id,
+            state=p.state,
+            partner_org_id=p.partner_org_id,
+            sub_partner_org_id=p.sub_partner_org_id,
+            next_deadline_at=p.next_deadline_at,
+            next_deadline_kind=p.next_deadline_kind,
+            started_at=p.created_at,
+            updated_at=p.updated_at,
+            note=f"{p.flow}, phase {p.current_phase or '-'}, done by {p.completion_date}",
+        )
+        for p in (await s.exec(q)).all()
+    ]
+
+
+async def _migrations(
+    s: AsyncSession, org_ids: list[str], scope: Scope | None
+) -> list[LifecycleRow]:
+    q = _scoped(
+        select(Migration).where(col(Migration.org_id).in_(org_ids)),
+        Migration.partner_org_id,
+        Migration.sub_partner_org_id,
+        scope,
+    )
+    if q is None:
+        return []
+    return [
+        LifecycleRow(
+            lifecycle="migration",
+            id=m.id,
+            workflow_id=m.workflow_id,
+            state=m.state,
+            partner_org_id=m.partner_org_id,
+            sub_partner_org_id=m.sub_partner_org_id,
+            started_at=m.created_at,
+            updated_at=m.updated_at,
+            note=f"{m.users_done}/{m.total_users} users migrated, {m.users_failed} failed",
+        )
+        for m in (await s.exec(q)).all()
+    ]
+
+
+async def _billing(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
+    """Billing of the org's wholesale customers: usage is closed day by day (PX-7); the row
+    says up to which day (one query: the last closed day per customer as a subquery)."""
+    last_day = (
+        select(func.max(BillingUsage.day))
+        .where(BillingUsage.customer_id == BillingCustomerRef.customer_id)
+        .scalar_subquery()
+    )
+    q = _scoped(
+        select(BillingCustomerRef, last_day).where(col(BillingCustomerRef.org_id).in_(org_ids)),
+        BillingCustomerRef.partner_org_id,
+        BillingCustomerRef.sub_partner_org_id,
+        scope,
+    )
+    if q is None:
+        return []
+    rows: list[tuple[BillingCustomerRef, date | None]] = list((await s.exec(q)).all())
+    return [
+        LifecycleRow(
+            lifecycle="billing",
+            id=ref.customer_id,
+            state="billed" if day else "no usage yet",
+            partner_org_id=ref.partner_org_id,
+            sub_partner_org_id=ref.sub_partner_org_id,
+            updated_at=ref.updated_at,
+            note=f"usage closed through {day}" if day else "",
+        )
+        for ref, day in rows
+    ]
+
+
+READERS = (_trials, _devices, _orders, _wholesale, _setup_assist, _migrations, _billing)
+
+
+async def customer_lifecycles(
+    s: AsyncSession, org_id: str, scope: Scope | None = None
+) -> CustomerLifecycles | None:
+    """Every lifecycle of ``org_id`` that ``scope`` sees, soonest next deadline first;
+    ``None`` for an org that does not exist or that ``scope`` has nothing to do with."""
+    org = await s.get(Org, org_id)
+    if org is None or org.kind == "partner":
+        return None
+    rows: list[LifecycleRow] = []
+    for read in READERS:
+        rows += await read(s, [org_id], scope)
+    links = (
+        await s.exec(
+            select(PartnerCustomer, Org.name)
+            .join(Org, col(Org.id) == PartnerCustomer.partner_org_id)
+            .where(PartnerCustomer.customer_org_id == org_id)
+            .order_by(col(PartnerCustomer.since))
+        )
+    ).all()
+    partners = [
+        PartnerRef(org_id=link.partner_org_id, name=name, status=link.status)
+        for link, name in links
+        if scope is None or link.partner_org_id == scope.partner_org_id
+    ]
+    if scope is not None and not rows and (scope.sub_partner_org_id or not partners):
+        return None  # not one of this caller's customers: unknown, as any unknown id
+    return CustomerLifecycles(
+        org_id=org.id,
+        name=org.name,
+        kind=org.kind,
+        partners=partners,
+        lifecycles=sorted(rows, key=_by_deadline),
+    )
+
+
+async def customer_list(s: AsyncSession, scope: Scope | None = None) -> list[CustomerSummary]:
+    """Every customer org with a lifecycle that ``scope`` sees, its company name from the
+    ``org`` table, a count of its lifecycles by kind and its soonest deadline; soonest
+    first. One query per read-model table, then one for the names."""
+    found: dict[str, CustomerSummary] = {}
+    tables: tuple[tuple[str, Any, Any, Any], ...] = (
+        ("trial", Trial, Trial.customer_org_id, None),
+        ("devices", DeviceTrialRow, DeviceTrialRow.customer_org_id, None),
+        ("order", OrderRecord, OrderRecord.customer_org_id, None),
+        ("wholesale", WholesaleCustomer, WholesaleCustomer.org_id, "sub"),
+        ("setup_assist", SetupAssistProject, SetupAssistProject.customer_org_id, "sub"),
+        ("migration", Migration, Migration.org_id, "sub"),
+    )
+    for kind, table, org_column, sub in tables:
+        at_column = getattr(table, "next_deadline_at", None)
+        kind_column = getattr(table, "next_deadline_kind", None)
+        if at_column is None or kind_column is None:  # e.g. migrations: no deadline column
+            at_column, kind_column = null(), null()
+        q = _scoped(
+            select(org_column, at_column, kind_column).where(col(org_column).is_not(None)),
+            table.partner_org_id,
+            table.sub_partner_org_id if sub else None,
+            scope,
+        )
+        if q is None:
+            continue  # a sub-partner and a lifecycle that does not know sub-partners
+        for org_id, at, what in (await s.exec(q)).all():
+            summary = found.setdefault(org_id, CustomerSummary(org_id=org_id))
+            summary.lifecycles[kind] = summary.lifecycles.get(kind, 0) + 1
+            if at is not None and (
+                summary.next_deadline_at is None or at < summary.next_deadline_at
+            ):
+                summary.next_deadline_at, summary.next_deadline_kind = at, what
+    if not found:
+        return []
+    names = dict((await s.exec(select(Org.id, Org.name).where(col(Org.id).in_(list(found))))).all())
+    for summary in found.values():
+        summary.name = names.get(summary.org_id)
+    far = datetime.max.replace(tzinfo=None)
+    return sorted(
+        found.values(),
+        key=lambda c: (
+            c.next_deadline_at is None,
+            c.next_deadline_at.replace(tzinfo=None) if c.next_deadline_at else far,
+            c.name or "",
+            c.org_id,
+        ),
+    )
+
+
+def _day(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d}" if at else "-"
