@@ -55,6 +55,9 @@ from workflows.common import (
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
 PARENT_SIGNALS_ONLY = "device-parent-signals-only"
 RECORD_CHANGES = "devices-record-changes"  # the read model gets what changed, not the status
+# Updates refused by their deadlines in workflow time, not only by a state that may lag
+# (a worker away, a step failed); handlers of older histories re-check the state only.
+DEADLINES_NOW = "devices-deadlines-in-workflow-time"
 
 DEADLINE_LABELS = {
     "shipping_window": "nothing shipped yet: the device trial closes (TR-D2)",
@@ -250,8 +253,8 @@ class DeviceTrial(Lifecycle):
     @workflow.update
     async def record_shipment(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_shipment(*args)
             req = parse(ShipmentRequest, args, "TR-S4")
+            self._check_shipment(req, deadlines=workflow.patched(DEADLINES_NOW))
             now = workflow.now()
             shipped_at = req.ship_date or now
             rule = carrier_for(req.country)
@@ -304,7 +307,9 @@ class DeviceTrial(Lifecycle):
 
     @record_shipment.validator
     def _validate_shipment(self, *args: Any) -> None:
-        req = parse(ShipmentRequest, args, "TR-S4")
+        self._check_shipment(parse(ShipmentRequest, args, "TR-S4"), deadlines=True)
+
+    def _check_shipment(self, req: ShipmentRequest, deadlines: bool) -> None:
         if prior := self.shipments.get(req.device_type):
             raise refuse(
                 "TR-S4",
@@ -316,6 +321,8 @@ class DeviceTrial(Lifecycle):
             raise refuse("TR-D4", "state", "the trial was cancelled: nothing more ships")
         if self.state in ("awaiting_return", "overdue"):
             raise refuse("TR-D2", "state", f"the device trial expired {self._fmt(self.expires_at)}")
+        if deadlines:  # the state may lag behind the deadline (a worker away, a step failed)
+            self._refuse_past_deadlines()
         if req.quantity != len(req.serials):
             raise refuse(
                 "DV-2",
@@ -430,8 +437,8 @@ class DeviceTrial(Lifecycle):
     @workflow.update
     async def request_extension(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_request_extension(*args)
             req = parse(ExtensionRequest, args, "TR-D2")
+            self._check_request_extension(deadlines=workflow.patched(DEADLINES_NOW))
             ext = ExtensionView(
                 seq=len(self.extensions) + 1,
                 days=req.days,
@@ -457,11 +464,14 @@ class DeviceTrial(Lifecycle):
     @request_extension.validator
     def _validate_request_extension(self, *args: Any) -> None:
         parse(ExtensionRequest, args, "TR-D2")
+        self._check_request_extension(deadlines=True)
+
+    def _check_request_extension(self, deadlines: bool) -> None:
         if not self.shipments:
             raise refuse("TR-D2", "state", "nothing shipped yet: the device clock has not started")
         if self.cancelled_at is not None:
             raise refuse("TR-D4", "state", "the trial was cancelled: the devices are due")
-        if self.state == "overdue":
+        if self.state == "overdue" or (deadlines and self._returns_overdue()):
             raise refuse("DV-1", "state", "the devices are overdue")
         if self._pending() is not None:
             raise refuse("TR-D2", "days", "an extension request is already pending")
@@ -473,8 +483,8 @@ class DeviceTrial(Lifecycle):
     @workflow.update
     async def approve_extension(self, *args: Any) -> DeviceUpdateResult:
         async with self._lock:
-            self._validate_approve(*args)
             req = parse(ApproveExtension, args, "TR-D2")
+            self._check_approve(deadlines=workflow.patched(DEADLINES_NOW))
             ext = self._pending()
             assert ext is not None and self.expires_at is not None
             now = workflow.now()
@@ -494,10 +504,13 @@ class DeviceTrial(Lifecycle):
     @approve_extension.validator
     def _validate_approve(self, *args: Any) -> None:
         parse(ApproveExtension, args, "TR-D2")
+        self._check_approve(deadlines=True)
+
+    def _check_approve(self, deadlines: bool) -> None:
         ext = self._pending()
         if ext is None:
             raise refuse("TR-D2", "state", "no extension request is pending")
-        if self.state == "overdue":
+        if self.state == "overdue" or (deadlines and self._returns_overdue()):
             raise refuse("DV-1", "state", "the devices are overdue; reject the request")
         room = self._room_days()
         if ext.days > room:
@@ -534,6 +547,27 @@ class DeviceTrial(Lifecycle):
         parse(RejectExtension, args, "TR-D2")
         if self._pending() is None:
             raise refuse("TR-D2", "state", "no extension request is pending")
+
+    # --- deadlines in workflow time (the state may lag behind them) ------------------------
+
+    def _returns_overdue(self) -> bool:
+        """DV-1: the return due date has passed, whether or not the step that turns the
+        devices ``overdue`` has run yet."""
+        return self.return_due_at is not None and workflow.now() >= self.return_due_at
+
+    def _refuse_past_deadlines(self) -> None:
+        """TR-D2: nothing ships once the device trial expired, or once the shipping window
+        closed with nothing shipped, by the workflow's clock."""
+        now = workflow.now()
+        if self.expires_at is not None and now >= self.expires_at:
+            raise refuse("TR-D2", "state", f"the device trial expired {self._fmt(self.expires_at)}")
+        window = self.started_at + self.policy.days(self.policy.max_days)
+        if not self.shipments and now >= window:
+            raise refuse(
+                "TR-D2",
+                "state",
+                f"nothing shipped within {self.policy.max_days} days: the device trial closed",
+            )
 
     def _result(self, message: str, extension: ExtensionView | None = None) -> DeviceUpdateResult:
         return DeviceUpdateResult(

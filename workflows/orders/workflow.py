@@ -68,6 +68,9 @@ DEADLINE_LABELS = {
     "close": "not provisioned in time: close the order, tell the partner (PX-5)",
 }
 IN_SETUP = ("awaiting_setup", "setup_in_progress", "mapped")
+# An order past its PX-5 close time is closing: a cancel is refused by workflow time, not
+# only by the state (which lags while the worker is away); older histories: state only.
+CANCEL_BEFORE_CLOSE = "orders-cancel-before-close"
 
 
 @workflow.defn(name="SubscriptionOrder")
@@ -274,8 +277,8 @@ class SubscriptionOrder(Lifecycle):
     @workflow.update
     async def cancel(self, *args: Any) -> UpdateResult:
         async with self._lock:
-            self._validate_cancel(*args)
             req = parse(CancelOrder, args, "PX-5")
+            self._check_cancel(deadlines=workflow.patched(CANCEL_BEFORE_CLOSE))
             self.cancelled_at = workflow.now()
             await self._transition("cancel", "cancelled", reason=req.reason)
             self.inbox.changed = True
@@ -284,8 +287,13 @@ class SubscriptionOrder(Lifecycle):
     @cancel.validator
     def _validate_cancel(self, *args: Any) -> None:
         parse(CancelOrder, args, "PX-5")
+        self._check_cancel(deadlines=True)
+
+    def _check_cancel(self, deadlines: bool) -> None:
         if self.state in ("provisioned", "closed", "cancelled"):
             raise refuse("PX-5", "state", f"the order is {self.state}: it cannot be cancelled")
+        if deadlines and self.state in IN_SETUP:  # closed by workflow time; the state may lag
+            self._before_close()
 
     def _before_mapping(self, field: str) -> None:
         if self.state not in CHANGEABLE:

@@ -61,6 +61,9 @@ DEADLINE_LABELS = {
     "info_escalation": "information overdue: escalate (WH-A4)",
     "support_ends": "post-migration support ends: end-of-migration notice (WH-A6)",
 }
+# A support task completed once the support window is over by workflow time is refused
+# (the step that ends support may not have run yet).
+SUPPORT_BY_CLOCK = "setup-assist-support-by-clock"
 MAX_INFO_REQUESTS = 200  # a project's history stays small
 ONE_DAY = timedelta(days=1)
 
@@ -267,7 +270,15 @@ class SetupAssistProject(Lifecycle):
 
     # --- updates --------------------------------------------------------------------------------
 
-    def _check_complete(self, req: CompleteTask) -> TaskView:
+    def _support_over(self) -> date | None:
+        """WH-A6: the last day of post-migration support, if the window is over by the
+        workflow's clock, whether or not the step that ends it has run yet."""
+        last = self.support_ends_on
+        if self.state == "support" and last and workflow.now() >= self.clock.at(last + ONE_DAY):
+            return last
+        return None
+
+    def _check_complete(self, req: CompleteTask, deadlines: bool = True) -> TaskView:
         self._check_open("WH-A3")
         found = self._find(req.task_id)
         if found is None:
@@ -275,6 +286,13 @@ class SetupAssistProject(Lifecycle):
         index, t = found
         if t.done_on is not None:
             raise refuse("WH-A3", "task_id", f"task {t.id} was done on {t.done_on.isoformat()}")
+        if deadlines and index == self.current and (last := self._support_over()):
+            raise refuse(
+                "WH-A6",
+                "task_id",
+                f"post-migration support ended on {last.isoformat()}: the project closes "
+                "what is still open and sends the end-of-migration notice",
+            )
         if index > self.current:
             ph, cur = self.phases[index], self.phases[self.current]
             raise refuse(
@@ -303,7 +321,8 @@ class SetupAssistProject(Lifecycle):
     async def complete_task(self, *args: Any) -> UpdateResult:
         req = parse(CompleteTask, args, "WH-A3")
         async with self._lock:
-            t = self._check_complete(req)  # again, under the lock
+            # again, under the lock (older histories: without the support window's clock)
+            t = self._check_complete(req, deadlines=workflow.patched(SUPPORT_BY_CLOCK))
             phase = self.current
             self._done(t, req.who, req.note, req.call_minutes)
             orders = self._advance()

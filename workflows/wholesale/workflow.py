@@ -53,6 +53,9 @@ MARK_CHANGING = "wholesale-mark-changing"
 # A PX-4 approval request is reminded, then lapses; customers asked before this patch wait
 # without a deadline, as they did.
 APPROVAL_DEADLINES = "wholesale-px4-approval-deadlines"
+# A decision that arrives once the approval lapsed by workflow time is refused (the lapse
+# step may not have run yet: the worker was away, or an earlier step is failing).
+DECISION_BY_DEADLINE = "wholesale-px4-decision-by-deadline"
 
 DEADLINE_LABELS = {
     "compliance_recheck": "screen again against the restricted party list (WH-C2)",
@@ -137,6 +140,13 @@ class WholesaleCustomerProvisioning(Lifecycle):
             return Deadline("compliance_recheck", self.next_recheck_at)  # a tie: recheck first
         return escalate
 
+    def _approval_lapsed(self) -> bool:
+        """PX-4: the approval's time is over by the workflow's clock."""
+        asked = self.approval_asked_at
+        return asked is not None and workflow.now() >= asked + self.policy.days(
+            self.policy.attach_approval_days
+        )
+
     async def _on_deadline(self, d: Deadline) -> None:
         workflow.logger.info("deadline reached: %s", d.kind)
         if d.kind == "compliance_recheck":
@@ -220,6 +230,14 @@ class WholesaleCustomerProvisioning(Lifecycle):
             elif isinstance(sig, AttachDecision):
                 if self.state != "pending_org_approval":
                     workflow.logger.warning("ignored org_attach_decision: %s", self.state)
+                    continue
+                if self._approval_lapsed() and workflow.patched(DECISION_BY_DEADLINE):
+                    # the lapse is due (it runs next): the state lags behind workflow time
+                    self.inbox.reject(
+                        "org_attach_decision",
+                        f"PX-4 (approved): the approval was due within "
+                        f"{self.policy.attach_approval_days} days; the attachment lapsed",
+                    )
                     continue
                 if sig.approved:
                     await self._provision(
@@ -433,5 +451,10 @@ class WholesaleCustomerProvisioning(Lifecycle):
             lines.append(
                 f"Compliance hold since {st.hold_started_at:%Y-%m-%d %H:%M} UTC, "
                 f"{st.rechecks} rechecks"
+            )
+        if self.state == "pending_org_approval" and st.approval_asked_at:  # PX-4
+            lines.append(
+                f"Org admin's approval asked {st.approval_asked_at:%Y-%m-%d %H:%M} UTC "
+                f"(PX-4), {self.approval_reminders} reminders"
             )
         workflow.set_current_details("\n\n".join(lines))
