@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import docs, errors
@@ -91,12 +92,7 @@ def create_app(
     errors.install(app)
     docs.install(app)
 
-    @app.middleware("http")
-    async def refuse_nul(request: Request, call_next):
-        """PostgreSQL text cannot hold NUL: refuse it in the path or query (400)."""
-        if "\x00" in request.url.path or "%00" in request.url.query:
-            return errors.error_response(400, P.INVALID, "the URL contains a NUL character")
-        return await call_next(request)
+    app.add_middleware(RefuseNul)
 
     app.include_router(customers.router)
     app.include_router(restricted.router)  # WH-C6
@@ -109,6 +105,23 @@ def create_app(
     app.include_router(setup_assist_routes.router)
     app.include_router(customers_routes.router)
     return app
+
+
+class RefuseNul:
+    """PostgreSQL text cannot hold NUL: refuse it in the path or query (400). Plain ASGI: an
+    ``@app.middleware("http")`` runs every request through a task and streams of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            response = errors.error_response(400, P.INVALID, "the URL contains a NUL character")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _reconcile_forever(app: FastAPI) -> None:

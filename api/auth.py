@@ -20,20 +20,14 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from psycopg.types.json import Jsonb
 
 from api.errors import ApiError
 from models.common.db import Database
 from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
 from models.wholesale.store import Scope, hash_token, request_hash
-from models.wholesale.tables import (
-    IdempotencyKey,
-    WholesaleApiToken,
-    WholesaleCustomer,
-    WholesaleSubPartner,
-)
+from models.wholesale.tables import WholesaleSubPartner
 
 bearer = HTTPBearer(auto_error=False, description="A token from `lifecycles token create`.")
 
@@ -108,6 +102,39 @@ def db_of(request: Request) -> Database:
     return request.app.state.db
 
 
+# One round trip per request (autocommit, no ORM): the token, its sub-partner's state, a
+# customer admin's customer, and the stored answer of an earlier request with the same
+# Idempotency-Key under the token's own owner (``replay`` then needs no query of its own).
+AUTH_SQL = """
+SELECT t.id, t.partner_org_id, t.sub_partner_org_id, t.scopes, t.kind,
+       t.revoked_at IS NOT NULL, sp.provisioning_state,
+       c.id, c.org_id IS NOT NULL, c.status, c.restricted_by_partner,
+       k.request_hash, k.status_code, k.body, k.location
+FROM wholesale_api_token t
+LEFT JOIN wholesale_sub_partner sp ON sp.org_id = t.sub_partner_org_id
+LEFT JOIN wholesale_customer c ON t.kind = 'customer_admin' AND c.id = t.customer_id
+LEFT JOIN wholesale_idempotency_key k
+  ON k.key = %(key)s AND k.owner = coalesce(c.id, t.sub_partner_org_id, t.partner_org_id)
+WHERE t.token_hash = %(hash)s
+"""
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An earlier request's answer under (owner, Idempotency-Key)."""
+
+    owner: str
+    key: str
+    request_hash: str | None = None  # None: no earlier request with this key
+    status_code: int = 0
+    body: object = None
+    location: str | None = None
+
+
+def _not_valid() -> ApiError:
+    return ApiError(401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"})
+
+
 async def authenticate(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Actor:
@@ -115,44 +142,37 @@ async def authenticate(
         raise ApiError(
             401, P.UNAUTHORIZED, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
         )
-    token_hash = hash_token(creds.credentials)
-    async with db_of(request).session() as s:
-        tok = (
-            await s.exec(
-                select(WholesaleApiToken).where(WholesaleApiToken.token_hash == token_hash)
-            )
-        ).first()
-        if tok is None or tok.revoked_at is not None:
-            raise ApiError(
-                401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"}
-            )
-        sp = (
-            await s.get(WholesaleSubPartner, tok.sub_partner_org_id)
-            if tok.sub_partner_org_id
-            else None
-        )
-        customer = None
-        if tok.kind == "customer_admin":
-            customer = await s.get(WholesaleCustomer, tok.customer_id) if tok.customer_id else None
-            if customer is None or not customer.org_id or customer.status == "deleting":
-                # its customer was removed (or is being removed): the token is spent
-                raise ApiError(
-                    401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"}
-                )
-    wait = request.app.state.limiter.take(tok.id)
+    key = idempotency_key(request) if request.method != "GET" else None
+    async with db_of(request).autocommit() as pg:
+        cur = await pg.execute(AUTH_SQL, {"hash": hash_token(creds.credentials), "key": key})
+        row = await cur.fetchone()
+    if row is None:
+        raise _not_valid()
+    (tok_id, partner, sub_partner, scopes, kind, revoked, sp_state) = row[:7]
+    (customer_id, has_org, customer_status, restricted_mode) = row[7:11]
+    if revoked:
+        raise _not_valid()
+    if kind == "customer_admin" and (
+        customer_id is None or not has_org or customer_status == "deleting"
+    ):
+        raise _not_valid()  # its customer was removed (or is being removed): the token is spent
+    wait = request.app.state.limiter.take(tok_id)
     if wait:
         raise ApiError(
             429, P.RATE_LIMITED, "too many requests", {"Retry-After": str(max(1, round(wait)))}
         )
-    return Actor(
-        token_id=tok.id,
-        partner_org_id=tok.partner_org_id,
-        sub_partner_org_id=tok.sub_partner_org_id,
-        scopes=frozenset(tok.scopes),
-        suspended=bool(sp and sp.provisioning_state == "suspended"),
-        customer_id=customer.id if customer else None,
-        restricted=bool(customer and customer.restricted_by_partner),
+    actor = Actor(
+        token_id=tok_id,
+        partner_org_id=partner,
+        sub_partner_org_id=sub_partner,
+        scopes=frozenset(scopes),
+        suspended=sp_state == "suspended",
+        customer_id=customer_id,
+        restricted=bool(customer_id and restricted_mode),
     )
+    if key is not None:
+        request.state.stored_answer = StoredAnswer(actor.owner, key, *row[11:15])
+    return actor
 
 
 async def on_behalf(request: Request, actor: Actor, sub_partner_org_id: str | None) -> Actor:
@@ -262,20 +282,36 @@ def idempotency_key(request: Request) -> str | None:
 
 
 async def replay(request: Request, actor: Actor, payload: object) -> JSONResponse | None:
-    """The stored answer of an earlier request with the same key, if any."""
+    """The stored answer of an earlier request with the same key, if any (read along with
+    the token when the actor is the token's own)."""
     key = idempotency_key(request)
     if key is None:
         return None
-    async with db_of(request).session() as s:
-        row = await s.get(IdempotencyKey, (actor.owner, key))
-    if row is None:
+    found: StoredAnswer | None = getattr(request.state, "stored_answer", None)
+    if found is None or (found.owner, found.key) != (actor.owner, key):
+        async with db_of(request).autocommit() as pg:
+            cur = await pg.execute(
+                "SELECT request_hash, status_code, body, location"
+                " FROM wholesale_idempotency_key WHERE owner = %s AND key = %s",
+                (actor.owner, key),
+            )
+            found = StoredAnswer(actor.owner, key, *((await cur.fetchone()) or ()))
+    if found.request_hash is None:
         return None
-    if row.request_hash != request_hash([request.method, request.url.path, payload]):
+    if found.request_hash != request_hash([request.method, request.url.path, payload]):
         raise ApiError(
             409, P.IDEMPOTENCY_MISMATCH, "Idempotency-Key reused for a different request"
         )
-    headers = {"Location": row.location} if row.location else None
-    return JSONResponse(row.body, status_code=row.status_code, headers=headers)
+    headers = {"Location": found.location} if found.location else None
+    return JSONResponse(found.body, status_code=found.status_code, headers=headers)
+
+
+REMEMBER_SQL = """
+INSERT INTO wholesale_idempotency_key
+  (owner, key, method, path, request_hash, status_code, body, location, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
 
 
 async def remember(
@@ -289,19 +325,18 @@ async def remember(
     key = idempotency_key(request)
     if key is None:
         return
-    async with db_of(request).session() as s:
-        await s.exec(
-            insert(IdempotencyKey)
-            .values(
-                owner=actor.owner,
-                key=key,
-                method=request.method,
-                path=request.url.path[:300],
-                request_hash=request_hash([request.method, request.url.path, payload]),
-                status_code=status,
-                body=body,
-                location=location,
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_nothing()
+    async with db_of(request).autocommit() as pg:
+        await pg.execute(
+            REMEMBER_SQL,
+            (
+                actor.owner,
+                key,
+                request.method,
+                request.url.path[:300],
+                request_hash([request.method, request.url.path, payload]),
+                status,
+                None if body is None else Jsonb(body),
+                location,
+                datetime.now(UTC),
+            ),
         )

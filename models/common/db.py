@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +38,21 @@ class Database:
         """A session in one transaction: committed on success, rolled back on error."""
         async with self._sessions() as s, s.begin():
             yield s
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Any]:
+        """The pool's psycopg connection in autocommit, for a hot path's single statements:
+        one round trip each (no BEGIN/COMMIT, no ORM). Yields a ``psycopg.AsyncConnection``;
+        it goes back to the pool as it came."""
+        async with self.engine.connect() as conn:
+            pg = (await conn.get_raw_connection()).driver_connection
+            assert pg is not None  # a checked-out connection has its driver's
+            await pg.set_autocommit(True)
+            try:
+                yield pg
+            finally:
+                if not pg.closed:
+                    await pg.set_autocommit(False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
