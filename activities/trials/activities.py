@@ -11,15 +11,38 @@ from models.trials import store
 from models.trials.contract import (
     Conversion,
     EndServices,
+    MassNotice,
     NoticeBatch,
     ProvisionPlan,
+    StepResult,
     TrialInput,
     TrialStatus,
+    TrialStep,
     trial_workflow_id,
 )
 
 
 class TrialActivities(Activities):
+    @activity.defn(name="trial_step")
+    async def step(self, st: TrialStep) -> StepResult:
+        """One step of a trial: its effects, notices and read model in one transaction."""
+        return await store.step(self.db, self.mailer, st, activity.info().workflow_id)
+
+    @activity.defn(name="trial_mail_users")
+    async def mail_users(self, mass: MassNotice) -> StepResult:
+        """TR-E3: a notice to every user of the org, in batches; each batch heartbeats its
+        last key, so a retry resumes after it."""
+        details = activity.info().heartbeat_details
+        resume_after = str(details[0]) if details else ""
+        return await store.mail_users(
+            self.db,
+            self.mailer,
+            mass,
+            activity.info().workflow_id,
+            resume_after=resume_after,
+            progress=lambda last, sent: activity.heartbeat(last, sent),
+        )
+
     @activity.defn
     async def open_trial(self, inp: TrialInput) -> None:
         """Write the trial, and for a new customer its org, admin and numbers (TR-S2)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -317,8 +317,104 @@ class Conversion(Stored):
     at: datetime
 
 
+# --- one step, one activity, one transaction (patch ``trial-one-activity-per-step``) ---------
+
+
+class TrialRecord(Stored):
+    """The read model's fields a step may change (the ``trial`` row), typed: a step carries
+    only those that changed, as JSON, and the store validates them here."""
+
+    state: TrialState | None = None
+    services: list[Service] | None = None
+    license_count: int | None = None
+    partner_admin_level: PartnerAdminLevel | None = None
+    consent_deadline_at: datetime | None = None
+    activated_at: datetime | None = None
+    ends_at: datetime | None = None
+    grace_ends_at: datetime | None = None
+    numbers_release_at: datetime | None = None
+    numbers_released_at: datetime | None = None
+    converted_at: datetime | None = None
+    order_id: str | None = Field(None, max_length=ORDER_ID_MAX)
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = Field(None, max_length=16)
+    cancel_reason: str | None = Field(None, max_length=REASON_MAX)
+    free_org_id: str | None = Field(None, max_length=ID_MAX)
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = Field(None, max_length=48)
+
+
+RECORD_FIELDS: frozenset[str] = frozenset(TrialRecord.model_fields)
+
+
+def no_release(record: dict[str, Any]) -> dict[str, Any]:
+    """The read model of a step whose services ended with no number retained: nothing to
+    release (issue 9, 11). The store and the workflow both apply it."""
+    if "numbers_release_at" not in record:
+        return record
+    record = {**record, "numbers_release_at": None}
+    if record.get("next_deadline_kind") == "numbers_release":
+        record.update(next_deadline_at=None, next_deadline_kind=None)
+    return record
+
+
+class ConsentGrant(Stored):
+    """TR-C3/TR-C4: who accepted, and the admin level the partner gets if they may."""
+
+    accepted_by: EmailText
+    partner_admin_level: PartnerAdminLevel
+
+
+class TrialStep(Stored):
+    """One step of a trial: its effects, in this order, the notices it owes and the read
+    model's changed fields, written in one transaction (the notices are sent after it)."""
+
+    trial_id: Id
+    open: TrialInput | None = None  # the first step: write the trial (TR-S2)
+    consent: ConsentGrant | None = None  # nothing is written unless a full admin accepted
+    check_services: list[Service] = Field(default_factory=list)  # TR-S6 for added services
+    remove_pending: bool = False  # TR-C3/TR-C5
+    provision: ProvisionPlan | None = None  # TR-S3/TR-S5, TR-D3
+    convert: Conversion | None = None  # TR-V1
+    end_services: EndServices | None = None  # TR-E4/TR-E5, TR-D4
+    migrate: bool = False  # TR-E4
+    release_numbers: bool = False  # TR-E5
+    notices: list[NoticeBatch] = Field(default_factory=list)
+    record: dict[str, Any] = Field(
+        default_factory=dict, description="changed read-model fields (TrialRecord), as JSON"
+    )
+
+
+class MassNotice(Stored):
+    """A notice to every user of the org (TR-E3), sent in batches that heartbeat, with the
+    read model's changed fields."""
+
+    trial_id: Id
+    notice: NoticeBatch
+    record: dict[str, Any] = Field(default_factory=dict)
+
+
+# Notice views a step returns per kind at most (the outbox has every row; the status shows
+# the first ones and the count).
+VIEWS_KEPT = 100
+
+
+class StepResult(Stored):
+    accepted: bool = True  # consent: False when the acceptor is not a full admin (TR-C3)
+    notices: list[NoticeView] = Field(default_factory=list)
+    notices_total: int = 0
+    retained: int | None = None  # numbers retained by end_services (0: nothing to release)
+    free_org_id: str | None = Field(None, max_length=ID_MAX)
+    released: int | None = None
+
+
 class TrialActivity:
     """The activities of this lifecycle, by name and result (activities/ implements them)."""
+
+    # Since patch ``trial-one-activity-per-step``: one activity per step.
+    step = ActivityRef[StepResult]("trial_step", StepResult)
+    mail_users = ActivityRef[StepResult]("trial_mail_users", StepResult)
+    # Before it (running trials still call them):
 
     open_trial = ActivityRef[None]("open_trial")
     record_trial = ActivityRef[None]("record_trial")

@@ -1,23 +1,33 @@
 """Who is owed which trial notice (TR-C1, TR-S5, TR-S7, TR-E1, TR-E3), and its words.
 
 The rows go through the shared outbox (models/common/outbox.py) under unique keys
-``trial:<trial>:<kind>:<round>:<recipient>``, so each is sent exactly once.
+``trial:<trial>:<kind>:<round>:<recipient>``, so each is written exactly once; they are sent
+in batches, one SMTP connection and one transaction per batch (``deliver``, ``deliver_kind``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import DateTime, String, func, literal, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
 from models.common.db import Database
 from models.common.failures import not_found
-from models.common.outbox import Recipient, Templates, org_emails, put_many, render
-from models.common.tables import Org
+from models.common.mail import Mailer, Outgoing
+from models.common.outbox import NoticeView, Recipient, Templates, org_emails, put_many, render
+from models.common.tables import Notice, Org, OrgUser
 from models.trials.contract import NoticeBatch
 from models.trials.tables import Trial
+
+# Notices sent per SMTP connection and per transaction (TR-E3 mails every user of an org).
+BATCH = 200
 
 # kind -> audience -> (subject, body). Audiences: customer_admin, partner_admin, user, ...
 TEMPLATES: Templates = {
@@ -118,40 +128,177 @@ async def trial_and_names(s: AsyncSession, trial_id: str) -> tuple[Trial, dict[s
     trial = await s.get(Trial, trial_id)
     if trial is None:
         raise not_found("trial", trial_id)
+    return trial, await _names(s, trial)
+
+
+async def _names(s: AsyncSession, trial: Trial) -> dict[str, str]:
     org = await s.get(Org, trial.customer_org_id)
     partner = await s.get(Org, trial.partner_org_id)
-    return trial, {
+    return {
         "org": org.name if org else trial.customer_org_id,
         "partner": partner.name if partner else trial.partner_org_id,
     }
 
 
+async def _context(s: AsyncSession, trial: Trial, batch: NoticeBatch) -> dict[str, str]:
+    return {
+        **await _names(s, trial),
+        "services": ", ".join(trial.services),
+        "licenses": str(trial.license_count),
+        **batch.context,
+    }
+
+
 async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> list[str]:
     """Write the batch's rows (once: the key is unique) and return their keys."""
-    now = datetime.now(UTC)
     async with db.session() as s:
-        trial, names = await trial_and_names(s, batch.trial_id)
-        context = {
-            **names,
-            "services": ", ".join(trial.services),
-            "licenses": str(trial.license_count),
-            **batch.context,
-        }
-        rows: list[dict[str, Any]] = []
-        for r in await recipients(s, trial, batch.kind):
-            subject, body = render(batch.kind, r.audience, context, TEMPLATES)
-            rows.append(
-                dict(
-                    key=notice_key(trial.id, batch.kind, batch.round, r.email),
-                    kind=batch.kind,
-                    recipient=r.email,
-                    subject=subject,
-                    body=body,
-                    due_at=batch.due_at,
-                    workflow_id=workflow_id,
-                    trial_id=trial.id,
-                )
+        trial = await s.get(Trial, batch.trial_id)
+        if trial is None:
+            raise not_found("trial", batch.trial_id)
+        return await enqueue_in(s, trial, batch, workflow_id)
+
+
+async def enqueue_in(
+    s: AsyncSession, trial: Trial, batch: NoticeBatch, workflow_id: str | None
+) -> list[str]:
+    """``enqueue`` inside a step's transaction: each audience's text is rendered once."""
+    context = await _context(s, trial, batch)
+    texts: dict[str, tuple[str, str]] = {}
+    rows: list[dict[str, Any]] = []
+    for r in await recipients(s, trial, batch.kind):
+        if r.audience not in texts:
+            texts[r.audience] = render(batch.kind, r.audience, context, TEMPLATES)
+        subject, body = texts[r.audience]
+        rows.append(
+            dict(
+                key=notice_key(trial.id, batch.kind, batch.round, r.email),
+                kind=batch.kind,
+                recipient=r.email,
+                subject=subject,
+                body=body,
+                due_at=batch.due_at,
+                workflow_id=workflow_id,
+                trial_id=trial.id,
             )
-        await put_many(s, rows, now=now)
-        keys = [row["key"] for row in rows]
-        return keys
+        )
+    await put_many(s, rows, now=datetime.now(UTC))
+    return [row["key"] for row in rows]
+
+
+async def enqueue_users(
+    s: AsyncSession, trial: Trial, batch: NoticeBatch, workflow_id: str | None
+) -> None:
+    """TR-E3: one row per user of the org, in one statement however many users it has
+    (every user gets the same text); a user who already has the row keeps it."""
+    subject, body = render(batch.kind, "user", await _context(s, trial, batch), TEMPLATES)
+    prefix = notice_key(trial.id, batch.kind, batch.round, "")
+    users = sa_select(
+        literal(prefix, String) + col(OrgUser.email),
+        literal(batch.kind, String),
+        col(OrgUser.email),
+        literal(trial.id, String),
+        literal(workflow_id, String),
+        literal(subject, String),
+        literal(body, String),
+        literal(batch.due_at, DateTime(timezone=True)),
+        literal(datetime.now(UTC), DateTime(timezone=True)),
+    ).where(col(OrgUser.org_id) == trial.customer_org_id)
+    columns = [
+        "key", "kind", "recipient", "trial_id", "workflow_id", "subject", "body", "due_at",
+        "created_at",
+    ]  # fmt: skip
+    await s.exec(
+        insert(Notice).from_select(columns, users).on_conflict_do_nothing(index_elements=["key"])
+    )
+
+
+async def _send(s: AsyncSession, mailer: Mailer, rows: Sequence[Notice]) -> None:
+    """Send ``rows`` (locked by the caller) over one connection and mark them sent."""
+    if not rows:
+        return
+    transport = await mailer.send_many(
+        [Outgoing(r.recipient, r.subject, r.body, r.key) for r in rows]
+    )
+    await s.exec(
+        update(Notice)
+        .where(col(Notice.id).in_([r.id for r in rows]))
+        .values(sent_at=datetime.now(UTC), transport=transport)
+    )
+
+
+def _unsent() -> Any:
+    return select(Notice).where(col(Notice.sent_at).is_(None)).with_for_update(skip_locked=True)
+
+
+async def deliver(db: Database, mailer: Mailer, keys: list[str]) -> list[NoticeView]:
+    """Send what is unsent of ``keys``, a batch per transaction (the rows are locked while
+    they are sent, so two attempts cannot both send one; a crash after the SMTP hand-off but
+    before the commit can resend, which is why the Message-ID is the outbox key), and return
+    every one's view, in the order of ``keys``."""
+    by_key: dict[str, NoticeView] = {}
+    for i in range(0, len(keys), BATCH):
+        chunk = keys[i : i + BATCH]
+        async with db.session() as s:
+            rows = (await s.exec(_unsent().where(col(Notice.key).in_(chunk)))).all()
+            await _send(s, mailer, rows)
+            q = select(Notice.key, Notice.kind, Notice.recipient, Notice.sent_at)
+            for key, kind, recipient, sent_at in (
+                await s.exec(q.where(col(Notice.key).in_(chunk)))
+            ).all():
+                by_key[key] = NoticeView(kind=kind, recipient=recipient, sent_at=sent_at)
+    return [by_key[k] for k in keys if k in by_key]
+
+
+async def deliver_kind(
+    db: Database,
+    mailer: Mailer,
+    trial_id: str,
+    kind: str,
+    round_: int,
+    *,
+    after: str = "",
+    progress: Callable[[str, int], None] | None = None,
+) -> int:
+    """Send every unsent notice of one kind of a trial, in key order after ``after``, a
+    batch per SMTP connection and transaction, calling ``progress(last key, sent so far)``
+    after each; return how many there are of that kind (sent)."""
+    prefix = notice_key(trial_id, kind, round_, "")
+    last, sent = max(after, prefix), 0
+    while True:
+        async with db.session() as s:
+            rows = (
+                await s.exec(
+                    _unsent()
+                    .where(
+                        col(Notice.trial_id) == trial_id,
+                        col(Notice.kind) == kind,
+                        col(Notice.key).startswith(prefix),
+                        col(Notice.key) > last,
+                    )
+                    .order_by(col(Notice.key))
+                    .limit(BATCH)
+                )
+            ).all()
+            await _send(s, mailer, rows)
+        if not rows:
+            break
+        last, sent = rows[-1].key, sent + len(rows)
+        if progress is not None:
+            progress(last, sent)
+    async with db.session() as s:
+        q = select(func.count()).where(
+            col(Notice.trial_id) == trial_id, col(Notice.key).startswith(prefix)
+        )
+        return int((await s.exec(q)).one())
+
+
+async def views(db: Database, trial_id: str, kind: str, limit: int) -> list[NoticeView]:
+    """The first ``limit`` notices of one kind of a trial, by recipient."""
+    async with db.session() as s:
+        q = (
+            select(Notice.kind, Notice.recipient, Notice.sent_at)
+            .where(col(Notice.trial_id) == trial_id, col(Notice.kind) == kind)
+            .order_by(col(Notice.key))
+            .limit(limit)
+        )
+        return [NoticeView(kind=k, recipient=r, sent_at=at) for k, r, at in (await s.exec(q)).all()]

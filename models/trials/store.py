@@ -8,32 +8,40 @@ that should be there and is not, or a value the store cannot hold, raises a non-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.exceptions import ApplicationError
 
 from models.common.countries import region_of
 from models.common.db import Database
-from models.common.failures import not_found, unhealable
+from models.common.failures import NOT_FOUND, not_found, unhealable
 from models.common.mail import Mailer
 from models.common.outbox import NoticeView, deliver
 from models.common.refusal import RuleError
 from models.common.tables import License, Org, OrgUser, PartnerCustomer, PhoneNumber
 from models.trials import notices
 from models.trials.contract import (
+    VIEWS_KEPT,
     Conversion,
     EndServices,
+    MassNotice,
     NoticeBatch,
     ProvisionPlan,
+    StepResult,
     TrialInput,
     TrialPolicy,
+    TrialRecord,
     TrialRequest,
     TrialStatus,
+    TrialStep,
+    no_release,
 )
 from models.trials.rules import numbers_conflicts, resolve_trial, services_conflicts
 from models.trials.tables import Trial
@@ -60,6 +68,15 @@ async def _trial(s: AsyncSession, trial_id: str) -> Trial:
     trial = await s.get(Trial, trial_id)
     if trial is None:
         raise not_found("trial", trial_id)
+    return trial
+
+
+async def _opened(s: AsyncSession, trial_id: str) -> Trial:
+    """The trial a step acts on. Missing, it is missing for good: a step runs only after the
+    trial's first step wrote it (handlers wait for it), so no retry can bring it."""
+    trial = await s.get(Trial, trial_id)
+    if trial is None:
+        raise ApplicationError(f"no trial {trial_id}", type=NOT_FOUND, non_retryable=True)
     return trial
 
 
@@ -180,21 +197,28 @@ async def record_trial(db: Database, status: TrialStatus) -> None:
 async def check_full_admin(db: Database, org_id: str, email: str) -> bool:
     """TR-C3: only a full admin of the customer org can accept."""
     async with db.session() as s:
-        user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
-        return user is not None and user.org_id == org_id and user.admin_role == "full"
+        return await _is_full_admin(s, org_id, email)
+
+
+async def _is_full_admin(s: AsyncSession, org_id: str, email: str) -> bool:
+    user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
+    return user is not None and user.org_id == org_id and user.admin_role == "full"
 
 
 async def check_services_available(db: Database, trial_id: str, services: Sequence[str]) -> None:
     """TR-S6 for services added to a running trial; raises a RuleViolation."""
     async with db.session() as s:
-        trial = await _trial(s, trial_id)
-        conflicts = await services_conflicts(
-            s,
-            trial.customer_org_id,
-            services,
-            partner_org_id=trial.partner_org_id,
-            excluding_trial=trial_id,
-        )
+        await _check_services(s, await _trial(s, trial_id), services)
+
+
+async def _check_services(s: AsyncSession, trial: Trial, services: Sequence[str]) -> None:
+    conflicts = await services_conflicts(
+        s,
+        trial.customer_org_id,
+        services,
+        partner_org_id=trial.partner_org_id,
+        excluding_trial=trial.id,
+    )
     if conflicts:
         raise RuleError(conflicts).to_application_error()
 
@@ -203,66 +227,69 @@ async def record_consent(db: Database, trial_id: str, partner_admin_level: str) 
     """TR-C2/TR-C4: the customer becomes *awaiting provisioning details*."""
     with unhealable("record_consent", trial_id):
         async with db.session() as s:
-            trial = await _trial(s, trial_id)
-            await s.exec(
-                update(PartnerCustomer)
-                .where(
-                    col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
-                    col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
-                )
-                .values(
-                    status="awaiting_provisioning_details",
-                    partner_admin_level=partner_admin_level,
-                )
-            )
+            await _record_consent(s, await _trial(s, trial_id), partner_admin_level)
+
+
+async def _record_consent(s: AsyncSession, trial: Trial, partner_admin_level: str) -> None:
+    await s.exec(
+        update(PartnerCustomer)
+        .where(
+            col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
+            col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
+        )
+        .values(status="awaiting_provisioning_details", partner_admin_level=partner_admin_level)
+    )
 
 
 async def provision_trial(db: Database, plan: ProvisionPlan) -> None:
     """Make the org's trial licenses equal the plan (TR-S3: devices carry none)."""
-    now = _now()
     with unhealable("provision_trial", plan.trial_id):
         async with db.session() as s:
-            trial = await _trial(s, plan.trial_id)
-            org = await _org(s, trial.customer_org_id)
-            licensed = [svc for svc in plan.services if svc != "devices"]
-            await s.exec(
-                delete(License).where(
-                    col(License.trial_id) == plan.trial_id,
-                    col(License.source) == "trial",
-                    col(License.service).not_in(licensed),
-                )
+            await _provision(s, await _trial(s, plan.trial_id), plan)
+
+
+async def _provision(s: AsyncSession, trial: Trial, plan: ProvisionPlan) -> None:
+    now = _now()
+    org = await _org(s, trial.customer_org_id)
+    licensed = [svc for svc in plan.services if svc != "devices"]
+    await s.exec(
+        delete(License).where(
+            col(License.trial_id) == plan.trial_id,
+            col(License.source) == "trial",
+            col(License.service).not_in(licensed),
+        )
+    )
+    for svc in licensed:
+        await s.exec(
+            insert(License)
+            .values(
+                org_id=org.id,
+                service=svc,
+                quantity=plan.license_count,
+                source="trial",
+                trial_id=plan.trial_id,
+                created_at=now,
             )
-            for svc in licensed:
-                await s.exec(
-                    insert(License)
-                    .values(
-                        org_id=org.id,
-                        service=svc,
-                        quantity=plan.license_count,
-                        source="trial",
-                        trial_id=plan.trial_id,
-                        created_at=now,
-                    )
-                    .on_conflict_do_update(
-                        index_elements=["org_id", "service", "source", "trial_id"],
-                        set_={"quantity": plan.license_count},
-                    )
-                )
-            if "meetings" in plan.services:
-                org.site_url = plan.site_url or org.site_url
-                org.timezone = plan.timezone or org.timezone
-            if "calling" in plan.services:
-                org.calling_enabled = True
-            s.add(org)
-            await s.exec(
-                update(PartnerCustomer)
-                .where(
-                    col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
-                    col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
-                    col(PartnerCustomer.status) != "active",
-                )
-                .values(status="active")
+            .on_conflict_do_update(
+                index_elements=["org_id", "service", "source", "trial_id"],
+                set_={"quantity": plan.license_count},
             )
+        )
+    if "meetings" in plan.services:
+        org.site_url = plan.site_url or org.site_url
+        org.timezone = plan.timezone or org.timezone
+    if "calling" in plan.services:
+        org.calling_enabled = True
+    s.add(org)
+    await s.exec(
+        update(PartnerCustomer)
+        .where(
+            col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
+            col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
+            col(PartnerCustomer.status) != "active",
+        )
+        .values(status="active")
+    )
 
 
 async def send_notices(
@@ -282,114 +309,225 @@ async def end_trial_services(db: Database, req: EndServices) -> int:
     Returns how many numbers are retained: with none, there is nothing to release later."""
     with unhealable("end_trial_services", req.trial_id):
         async with db.session() as s:
-            trial = await _trial(s, req.trial_id)
-            await s.exec(
-                delete(License).where(
-                    col(License.trial_id) == req.trial_id, col(License.source) == "trial"
-                )
+            return await _end_services(s, await _trial(s, req.trial_id), req)
+
+
+async def _end_services(s: AsyncSession, trial: Trial, req: EndServices) -> int:
+    await s.exec(
+        delete(License).where(col(License.trial_id) == req.trial_id, col(License.source) == "trial")
+    )
+    if "calling" not in trial.services:
+        return 0
+    org = await _org(s, trial.customer_org_id)
+    org.calling_enabled = False
+    s.add(org)
+    await s.exec(
+        update(PhoneNumber)
+        .where(
+            col(PhoneNumber.org_id) == trial.customer_org_id,
+            col(PhoneNumber.state) == "assigned",
+        )
+        .values(state="retained", trial_id=req.trial_id, retained_until=req.numbers_release_at)
+    )
+    # Counted after the update, so a retry after the commit gives the same answer.
+    retained = (
+        await s.exec(
+            select(PhoneNumber.number).where(
+                PhoneNumber.trial_id == req.trial_id, PhoneNumber.state == "retained"
             )
-            if "calling" not in trial.services:
-                return 0
-            org = await _org(s, trial.customer_org_id)
-            org.calling_enabled = False
-            s.add(org)
-            await s.exec(
-                update(PhoneNumber)
-                .where(
-                    col(PhoneNumber.org_id) == trial.customer_org_id,
-                    col(PhoneNumber.state) == "assigned",
-                )
-                .values(
-                    state="retained",
-                    trial_id=req.trial_id,
-                    retained_until=req.numbers_release_at,
-                )
-            )
-            # Counted after the update, so a retry after the commit gives the same answer.
-            retained = (
-                await s.exec(
-                    select(PhoneNumber.number).where(
-                        PhoneNumber.trial_id == req.trial_id, PhoneNumber.state == "retained"
-                    )
-                )
-            ).all()
-            return len(retained)
+        )
+    ).all()
+    return len(retained)
 
 
 async def migrate_to_free_org(db: Database, trial_id: str) -> str:
     """TR-E4, irreversible: a new free org takes the users; the trial org loses its
     licenses, site URL, admin roles and calling configuration. Numbers stay retained."""
-    free_id = f"free-{trial_id}"
-    now = _now()
     with unhealable("migrate_to_free_org", trial_id):
         async with db.session() as s:
-            trial = await _trial(s, trial_id)
-            org = await _org(s, trial.customer_org_id)
-            if await s.get(Org, free_id) is None:
-                s.add(
-                    Org(
-                        id=free_id,
-                        kind="free",
-                        name=f"{org.name} (free)"[:200],
-                        country=org.country,
-                        region=org.region,
-                        created_at=now,
-                    )
-                )
-                await s.flush()
-            await s.exec(
-                update(OrgUser)
-                .where(col(OrgUser.org_id) == org.id)
-                .values(org_id=free_id, admin_role=None)
-            )
-            await s.exec(delete(License).where(col(License.org_id) == org.id))
-            org.site_url = None
-            org.timezone = None
-            org.calling_enabled = False
-            s.add(org)
+            free_id = await _migrate(s, await _trial(s, trial_id))
     log.info("users moved to free org", trial_id=trial_id, free_org_id=free_id)
+    return free_id
+
+
+async def _migrate(s: AsyncSession, trial: Trial) -> str:
+    free_id = f"free-{trial.id}"
+    org = await _org(s, trial.customer_org_id)
+    if await s.get(Org, free_id) is None:
+        s.add(
+            Org(
+                id=free_id,
+                kind="free",
+                name=f"{org.name} (free)"[:200],
+                country=org.country,
+                region=org.region,
+                created_at=_now(),
+            )
+        )
+        await s.flush()
+    await s.exec(
+        update(OrgUser).where(col(OrgUser.org_id) == org.id).values(org_id=free_id, admin_role=None)
+    )
+    await s.exec(delete(License).where(col(License.org_id) == org.id))
+    org.site_url = None
+    org.timezone = None
+    org.calling_enabled = False
+    s.add(org)
     return free_id
 
 
 async def release_numbers(db: Database, trial_id: str) -> int:
     """TR-E5: the retained numbers go back to the pool."""
     async with db.session() as s:
-        result = await s.exec(
-            update(PhoneNumber)
-            .where(col(PhoneNumber.trial_id) == trial_id, col(PhoneNumber.state) == "retained")
-            .values(state="released", org_id=None, released_at=_now())
-        )
-        return result.rowcount or 0
+        return await _release_numbers(s, trial_id)
+
+
+async def _release_numbers(s: AsyncSession, trial_id: str) -> int:
+    result = await s.exec(
+        update(PhoneNumber)
+        .where(col(PhoneNumber.trial_id) == trial_id, col(PhoneNumber.state) == "retained")
+        .values(state="released", org_id=None, released_at=_now())
+    )
+    return result.rowcount or 0
 
 
 async def convert_trial(db: Database, conv: Conversion) -> None:
     """TR-V1: the trial's licenses become paid; nothing of its usage is deleted."""
     with unhealable("convert_trial", conv.trial_id):
         async with db.session() as s:
-            trial = await _trial(s, conv.trial_id)
-            await s.exec(
-                update(License)
-                .where(col(License.trial_id) == conv.trial_id, col(License.source) == "trial")
-                .values(source="paid")
-            )
-            await s.exec(
-                update(PartnerCustomer)
-                .where(
-                    col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
-                    col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
-                )
-                .values(status="active")
-            )
+            await _convert(s, await _trial(s, conv.trial_id), conv)
+
+
+async def _convert(s: AsyncSession, trial: Trial, conv: Conversion) -> None:
+    await s.exec(
+        update(License)
+        .where(col(License.trial_id) == conv.trial_id, col(License.source) == "trial")
+        .values(source="paid")
+    )
+    await s.exec(
+        update(PartnerCustomer)
+        .where(
+            col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
+            col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
+        )
+        .values(status="active")
+    )
 
 
 async def remove_pending_customer(db: Database, trial_id: str) -> None:
     """TR-C3/TR-C5: a trial that never got consent leaves the partner's customer list."""
     async with db.session() as s:
-        trial = await _trial(s, trial_id)
-        await s.exec(
-            delete(PartnerCustomer).where(
-                col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
-                col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
-                col(PartnerCustomer.status) != "active",
-            )
+        await _remove_pending(s, await _trial(s, trial_id))
+
+
+async def _remove_pending(s: AsyncSession, trial: Trial) -> None:
+    await s.exec(
+        delete(PartnerCustomer).where(
+            col(PartnerCustomer.partner_org_id) == trial.partner_org_id,
+            col(PartnerCustomer.customer_org_id) == trial.customer_org_id,
+            col(PartnerCustomer.status) != "active",
         )
+    )
+
+
+# --- one step, one transaction (patch ``trial-one-activity-per-step``) ----------------------
+
+
+async def step(db: Database, mailer: Mailer, st: TrialStep, workflow_id: str | None) -> StepResult:
+    """One step of a trial: its effects, the outbox rows of its notices and the read model's
+    changed fields in one transaction; then the notices are sent (``notices.deliver``).
+
+    Every effect is idempotent, so a retried step (or one whose worker died after the
+    commit) does nothing twice. A refusal (TR-S6: a service the org cannot trial) or a value
+    the store cannot hold writes nothing and fails for good."""
+    try:
+        with unhealable("trial step", st.trial_id):
+            async with db.session() as s:
+                result, keys = await _step(s, st, workflow_id)
+    except ApplicationError as err:
+        # Two first steps at once (a retry after a timeout): the one that committed wins,
+        # and this one does the rest of the step again.
+        if st.open is None or err.type == "RuleViolation":
+            raise
+        async with db.session() as s:
+            if await s.get(Trial, st.trial_id) is None:
+                raise
+        return await step(db, mailer, st.model_copy(update={"open": None}), workflow_id)
+    if keys:
+        views = await notices.deliver(db, mailer, keys)
+        result.notices, result.notices_total = views[:VIEWS_KEPT], len(views)
+    return result
+
+
+async def _step(
+    s: AsyncSession, st: TrialStep, workflow_id: str | None
+) -> tuple[StepResult, list[str]]:
+    result = StepResult()
+    if st.open is not None:
+        await _open_trial(s, st.open, workflow_id or f"trial-{st.trial_id}")
+        await s.flush()
+    trial = await _opened(s, st.trial_id)
+    if st.consent is not None:
+        if not await _is_full_admin(s, trial.customer_org_id, st.consent.accepted_by):
+            return StepResult(accepted=False), []  # TR-C3: nothing is written
+        await _record_consent(s, trial, st.consent.partner_admin_level)
+    if st.check_services:
+        await _check_services(s, trial, st.check_services)
+    if st.remove_pending:
+        await _remove_pending(s, trial)
+    if st.provision is not None:
+        await _provision(s, trial, st.provision)
+    if st.convert is not None:
+        await _convert(s, trial, st.convert)
+    record = dict(st.record)
+    if st.end_services is not None:
+        result.retained = await _end_services(s, trial, st.end_services)
+        if result.retained == 0:  # nothing retained, nothing to release (the workflow agrees)
+            record = no_release(record)
+    if st.migrate:
+        result.free_org_id = await _migrate(s, trial)
+    if st.release_numbers:
+        result.released = await _release_numbers(s, trial.id)
+    await _record(s, trial.id, record)
+    keys = [k for b in st.notices for k in await notices.enqueue_in(s, trial, b, workflow_id)]
+    return result, keys
+
+
+async def _record(s: AsyncSession, trial_id: str, record: dict[str, Any]) -> None:
+    """The read model's changed fields (validated as ``TrialRecord``)."""
+    if not record:
+        return
+    values = TrialRecord.model_validate(record).model_dump(include=set(record))
+    await s.exec(update(Trial).where(col(Trial.id) == trial_id).values(**values, updated_at=_now()))
+
+
+async def mail_users(
+    db: Database,
+    mailer: Mailer,
+    mass: MassNotice,
+    workflow_id: str | None,
+    *,
+    resume_after: str = "",
+    progress: Callable[[str, int], None] | None = None,
+) -> StepResult:
+    """TR-E3 at any size: the notice to every user of the org, written once per user (one
+    statement) with the read model's changed fields, then sent in batches, one SMTP
+    connection and one transaction each; ``progress(last_key, sent)`` after each batch (the
+    activity heartbeats it, so a retry resumes after ``resume_after``)."""
+    with unhealable("trial mail users", mass.trial_id):
+        async with db.session() as s:
+            trial = await _opened(s, mass.trial_id)
+            await notices.enqueue_users(s, trial, mass.notice, workflow_id)
+            await _record(s, trial.id, mass.record)
+    total = await notices.deliver_kind(
+        db,
+        mailer,
+        mass.trial_id,
+        mass.notice.kind,
+        mass.notice.round,
+        after=resume_after,
+        progress=progress,
+    )
+    views = await notices.views(db, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT)
+    log.info("users told", trial_id=mass.trial_id, kind=mass.notice.kind, count=total)
+    return StepResult(notices=views, notices_total=total)

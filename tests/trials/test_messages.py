@@ -5,8 +5,10 @@ validators judge deadlines by workflow time, not by a state that may lag."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
+from models.common.mail import Mailer, Outgoing
 from models.trials.contract import AcceptConsent, ExtendRequest
 from tests.trials.helpers import refused, until
 from workflows.trials.workflow import TrialLifecycle
@@ -97,21 +99,23 @@ async def test_tr_c3_give_consent_refuses_someone_not_a_full_admin(world, run_wo
             )
 
 
-class _Mailer:
-    """A mail relay that refuses, for good, while ``down``."""
+class _Mailer(Mailer):
+    """A mail relay that refuses while ``down`` (for good, or, ``retryable``, for now), the
+    notices whose outbox key holds one of ``kinds`` (all of them when empty)."""
 
-    def __init__(self) -> None:
-        from models.common.mail import Mailer
+    def __init__(self, retryable: bool = False, kinds: tuple[str, ...] = ()) -> None:
+        super().__init__(smtp_url=None, mail_from="x@test")
+        self.down, self.retryable, self.kinds = False, retryable, kinds
+        self.refused = 0
 
-        self.inner, self.down = Mailer(smtp_url=None, mail_from="x@test"), False
-        self.transport = self.inner.transport
-
-    async def send(self, to: str, subject: str, body: str, message_id: str) -> str:
+    async def send_many(self, messages: Sequence[Outgoing]) -> str:
         from temporalio.exceptions import ApplicationError
 
-        if self.down:
-            raise ApplicationError("relay refused the sender", non_retryable=True)
-        return await self.inner.send(to, subject, body, message_id)
+        hit = [m for m in messages if not self.kinds or any(k in m.message_id for k in self.kinds)]
+        if self.down and hit:
+            self.refused += 1
+            raise ApplicationError("relay refused the sender", non_retryable=not self.retryable)
+        return await super().send_many(messages)
 
 
 def test_activity_retries_are_bounded():
@@ -131,7 +135,7 @@ async def test_a_step_that_fails_for_good_waits_in_error_until_retry(world, env,
 
     mailer = _Mailer()
     h = await world.start(setup="now", days=30)
-    async with build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=task_queue):  # type: ignore[arg-type]  # a stand-in Mailer
+    async with build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=task_queue):
         await until(h, lambda s: any(n.kind == "welcome" for n in s.notices))
         with refused("OPS", "state"):
             await h.execute_update(TrialLifecycle.retry)
