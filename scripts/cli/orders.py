@@ -22,7 +22,21 @@ order_app.add_typer(setup_app, name="setup")
 
 
 def register(app: typer.Typer) -> None:
+    from scripts import demo
+
     app.add_typer(order_app, name="order")
+    demo.demo_app.command("orders")(demo_orders)
+
+
+def demo_orders(
+    day_seconds: float = typer.Option(2.0, "--day-seconds", help="Real seconds per day."),
+) -> None:
+    """Orders that walk every path (beside `lifecycles dev`): provisioned through the wizard,
+    closed unprovisioned (SO-2, PX-5), cancelled, contact changed then resent, a trial
+    converted; prints each workflow's Temporal UI page."""
+    from scripts.orders_demo import live
+
+    run(live(day_seconds))
 
 
 def _wid(order_id: str) -> str:
