@@ -14,12 +14,14 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -803,6 +805,168 @@ async def provision_subscriber(
     if keys:
         await deliver(db, mailer, keys)
     return sub, customer.external_id
+
+
+async def provision_subscribers(
+    db: Database, scope: Scope, specs: list[SubscriberSpec]
+) -> dict[str, WholesaleSubscriber]:
+    """Many subscribers of one customer in one transaction (a migration's batch), for those
+    with nothing to judge: valid fields (WH-S1), an email no subscriber and no user has, an
+    extension and a number free in the store and in the batch, a package the customer holds
+    and its own location (WH-S3). Each gets its user in the customer's org, the subscriber
+    and its package assignment (WH-B1), as ``provision_subscriber`` would; the first of an
+    org without subscribers becomes its admin (WH-S2), and then only if it is the first spec.
+    An email already provisioned for this customer with the same package is answered with
+    that subscriber (a retry). Returns them by email; every other spec is left out, for
+    ``provision_subscriber`` to refuse or handle (PX-2's free accounts) with its full rules."""
+    if not specs:
+        return {}
+    assert len({sp.customer_id for sp in specs}) == 1, "one customer per call"
+    out: dict[str, WholesaleSubscriber] = {}
+    try:
+        async with db.session() as s:
+            customer = await locked_customer(s, specs[0].customer_id or "")
+            if customer is None or not scope.sees(customer):
+                raise LookupError("customer")
+            if customer.status not in PROVISIONED_CUSTOMER or not customer.org_id:
+                return {}
+            held = {x["name"] for x in customer.packages if x.get("status") == "provisioned"}
+            emails = [(sp.email or "").lower() for sp in specs]
+            numbers = [_e164(sp.primary_phone_number) for sp in specs]
+            subs = {
+                x.email: x
+                for x in (
+                    await s.exec(
+                        select(WholesaleSubscriber).where(
+                            col(WholesaleSubscriber.email).in_(emails)
+                        )
+                    )
+                ).all()
+            }
+            users = set(
+                (await s.exec(select(OrgUser.email).where(col(OrgUser.email).in_(emails)))).all()
+            )
+            extensions = [sp.extension for sp in specs if sp.extension]
+            taken_ext = set(
+                (
+                    await s.exec(
+                        select(WholesaleSubscriber.extension).where(
+                            WholesaleSubscriber.customer_id == customer.id,
+                            col(WholesaleSubscriber.extension).in_(extensions),
+                        )
+                    )
+                ).all()
+            )
+            forms = [f for n in numbers if n for f in (n, n[1:])]
+            taken_num = set(
+                (
+                    await s.exec(
+                        select(WholesaleSubscriber.primary_phone_number).where(
+                            col(WholesaleSubscriber.primary_phone_number).in_(forms)
+                        )
+                    )
+                ).all()
+            )
+            twice = {
+                v
+                for v, n in Counter(
+                    [f"e:{sp.extension}" for sp in specs if sp.extension]
+                    + [f"n:{n}" for n in numbers if n]
+                    + [f"m:{e}" for e in emails]
+                ).items()
+                if n > 1
+            }
+            clean: list[int] = []
+            for i, sp in enumerate(specs):
+                email, number = emails[i], numbers[i]
+                same = subs.get(email)
+                if same is not None:
+                    if same.customer_id == customer.id and same.package == sp.package:
+                        out[email] = same  # a retry: the earlier answer
+                    continue
+                if (
+                    subscriber_field_problems(sp)
+                    or email in users
+                    or f"m:{email}" in twice
+                    or sp.package not in held
+                    or (sp.location_id and sp.location_id != customer.location_id)
+                    or (
+                        sp.extension and (sp.extension in taken_ext or f"e:{sp.extension}" in twice)
+                    )
+                    or (number and ({number, number[1:]} & taken_num or f"n:{number}" in twice))
+                ):
+                    continue
+                clean.append(i)
+            first = (
+                await s.exec(
+                    select(func.count())
+                    .select_from(WholesaleSubscriber)
+                    .where(WholesaleSubscriber.customer_id == customer.id)
+                )
+            ).one() == 0
+            if first and (not clean or clean[0] != 0):
+                return out  # the org's admin (WH-S2) is the first spec's, one by one
+            now = _now()
+            user_rows, sub_rows, assignment_rows = [], [], []
+            for i in clean:
+                sp, email = specs[i], emails[i]
+                is_admin = first and i == 0 and not customer.attach
+                person_id = f"u-{new_id()[:16]}"
+                user_rows.append(
+                    dict(
+                        id=person_id,
+                        org_id=customer.org_id,
+                        email=email,
+                        admin_role="full" if is_admin else None,
+                        created_at=now,
+                    )
+                )
+                sub = WholesaleSubscriber(
+                    id=new_id(),
+                    customer_id=customer.id,
+                    partner_org_id=customer.partner_org_id,
+                    sub_partner_org_id=customer.sub_partner_org_id,
+                    email=email,
+                    first_name=(sp.first_name or "").strip(),
+                    last_name=(sp.last_name or "").strip(),
+                    package=sp.package or "",
+                    primary_phone_number=numbers[i],
+                    extension=sp.extension,
+                    location_id=sp.location_id
+                    or (customer.location_id if sp.package in CALLING_PACKAGES else None),
+                    status="provisioned",
+                    is_admin=is_admin,
+                    admin_package=sp.package if is_admin else None,
+                    consent_round=0,
+                    errors=[],
+                    person_id=person_id,
+                    created_at=now,
+                    last_status_change=now,
+                )
+                sub_rows.append(sub.model_dump())
+                assignment_rows.append(
+                    dict(
+                        subscriber_id=sub.id,
+                        customer_id=customer.id,
+                        external_customer_id=customer.external_id,
+                        partner_org_id=sub.partner_org_id,
+                        sub_partner_org_id=sub.sub_partner_org_id,
+                        package=sub.package,
+                        opened_at=now,
+                    )
+                )
+                out[email] = sub
+            for table, rows in (
+                (OrgUser, user_rows),
+                (WholesaleSubscriber, sub_rows),
+                (WholesalePackageAssignment, assignment_rows),
+            ):
+                for k in range(0, len(rows), 1000):
+                    if rows[k : k + 1000]:
+                        await s.exec(pg_insert(table).values(rows[k : k + 1000]))
+    except IntegrityError:  # a racing request took an email or number: one by one, then
+        return {}
+    return out
 
 
 async def _ensure_user(

@@ -2,10 +2,10 @@
 finishing on another worker with nothing doubled, counted row by row.
 
 On the real dev server (restarting a worker on the time-skipping server is unreliable): the
-first worker is a real process (tests/migration/killable_worker.py) that stalls after 70
-users, 20 of them in the second batch of 50, provisioned in the wholesale store but not yet
+first worker is a real process (tests/migration/killable_worker.py) that stalls once 100
+users are provisioned: the second batch of 50 committed in the wholesale store, not yet
 recorded on the migration's rows; it is killed there. The batch's heartbeat times out, its
-retry runs on a second worker and finds those 20 users already provisioned (the wholesale
+retry runs on a second worker and finds those 50 users already provisioned (the wholesale
 store answers the same subscriber again), and the migration goes on to review and cut-over.
 """
 
@@ -40,7 +40,7 @@ from workers.worker import build_worker
 
 pytestmark = pytest.mark.devserver
 
-USERS, BATCH, STALL_AFTER = 120, 50, 70
+USERS, BATCH, STALL_AFTER = 120, 50, 100
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ async def test_wh_m1_worker_killed_mid_batch_finishes_with_nothing_doubled(
             while (line := await asyncio.to_thread(proc.stdout.readline)) != b"stalled\n":
                 assert line, "the worker process ended before it stalled"
 
-        # the moment of the kill: 70 subscribers in the store, only the first batch recorded
+        # the moment of the kill: 100 subscribers in the store, only the first batch recorded
         async with mig.db.session() as s:
             m = (await s.exec(select(Migration))).one()
         assert await _count(mig.db, WholesaleSubscriber) == STALL_AFTER
@@ -154,7 +154,7 @@ async def test_wh_m1_worker_killed_mid_batch_finishes_with_nothing_doubled(
         # each migration user points at its one subscriber
         assert sorted(u.subscriber_id or "" for u in users) == sorted(await _ids(mig.db))
         assert sorted(numbers) == sorted({n["number"] for n in export["numbers"]})
-        # the retried batch: its first 20 users were tried again and found done
+        # the retried batch: its users were tried again and found done
         assert max(u.attempts for u in users) == 1
     finally:
         if proc.poll() is None:

@@ -33,6 +33,8 @@ async def test_wh_m1_px_8_sample_migrated_with_the_right_package_and_number(
 
     subs = await _subscribers(mig)
     assert len(subs) == 6
+    # WH-S2: the first user of the new org is its admin, and only that one
+    assert [e for e, x in subs.items() if x.is_admin] == [export["users"][0]["email"]]
     for u in export["users"]:
         sub = subs[u["email"]]
         assert sub.package == u["package"]
@@ -100,7 +102,15 @@ async def test_wh_m1_a_failing_user_is_retried_then_reported_while_the_rest_comp
             raise ConnectionError("BroadWorks user lookup timed out")
         return await real(db, mailer, scope, spec)
 
+    real_many = store.provision_many
+
+    async def many_but_chloe(db, scope, specs):
+        return await real_many(
+            db, scope, [sp for sp in specs if sp.email != "chloe@pizza-palace.example"]
+        )
+
     monkeypatch.setattr(store, "provision_one", flaky)
+    monkeypatch.setattr(store, "provision_many", many_but_chloe)
     wid = await mig.started()
     p = await mig.wait_phase(wid, "review")
     assert (p.done, p.failed, p.left) == (5, 1, 0)

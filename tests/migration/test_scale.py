@@ -58,3 +58,60 @@ def test_wh_m1_migration_0007_creates_the_tables_the_models_describe(database_ur
     engine.dispose()
     mine = [d for d in diff if "migration" in repr(d)]
     assert mine == []
+
+
+async def test_wh_s3_a_batch_at_once_leaves_whatever_needs_judging_to_one_by_one(
+    mig: Migrations,
+) -> None:
+    """WH-S3, WH-S2: ``provision_subscribers`` (a migration batch in one transaction) takes
+    only users with nothing to judge; a number or extension twice in the batch, an email in
+    use, a package the customer lacks are left out (``provision_subscriber`` refuses them
+    one by one), and a retry answers the same subscribers."""
+    from models.common.tables import OrgUser
+    from models.wholesale.store import Scope, SubscriberSpec, provision_subscribers
+    from models.wholesale.tables import WholesaleCustomer
+
+    wid = await mig.started()
+    await mig.wait_phase(wid, "review")
+    async with mig.db.session() as s:
+        c = (await s.exec(select(WholesaleCustomer))).one()
+        taken = (await s.exec(select(OrgUser.email))).first()
+    assert taken is not None
+
+    def spec(email: str, **kw) -> SubscriberSpec:
+        base = dict(
+            customer_id=c.id,
+            email=email,
+            package="webex_calling",
+            first_name="A",
+            last_name="B",
+            primary_phone_number=None,
+            extension=None,
+            location_id=None,
+        )
+        base.update(kw)
+        return SubscriberSpec(**base)
+
+    specs = [
+        spec("ok1@x.example", extension="7001"),
+        spec("ok2@x.example", extension="7002", primary_phone_number="+14085559001"),
+        spec("dup-ext-a@x.example", extension="7003"),
+        spec("dup-ext-b@x.example", extension="7003"),
+        spec("dup-num-a@x.example", extension="7004", primary_phone_number="+14085559002"),
+        spec("dup-num-b@x.example", extension="7005", primary_phone_number="+1 408 555 9002"),
+        spec(taken, extension="7006"),
+        spec("no-pkg@x.example", package="webex_calling_pro", extension="7007"),
+        spec("ext-taken@x.example", extension="1001"),  # ann's, from the sample
+    ]
+    scope = Scope(mig.partner)
+    got = await provision_subscribers(mig.db, scope, specs)
+    assert sorted(got) == ["ok1@x.example", "ok2@x.example"]
+    assert not any(x.is_admin for x in got.values())  # the org has its admin already
+    again = await provision_subscribers(mig.db, scope, specs)
+    assert {e: x.id for e, x in again.items()} == {e: x.id for e, x in got.items()}
+    async with mig.db.session() as s:
+        subs = (await s.exec(select(func.count()).select_from(WholesaleSubscriber))).one()
+        assignments = (
+            await s.exec(select(func.count()).select_from(WholesalePackageAssignment))
+        ).one()
+    assert (subs, assignments) == (8, 8)  # the sample's 6, and the two
