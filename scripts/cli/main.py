@@ -83,9 +83,10 @@ def _register_subcommands() -> None:
     from scripts.cli import orders as orders_cli
 
     orders_cli.register(app)
-    from scripts.cli import customers
+    from scripts.cli import customers, timeline
 
     customers.register(app)
+    timeline.register(app)
 
 
 _register_subcommands()
