@@ -34,6 +34,7 @@ COMPLIANCE_HOLD = 4300  # WH-C2
 COMPLIANCE_ESCALATED = 4301
 ATTACH_REFUSED = 4310  # PX-4
 ATTACH_LAPSED = 4311  # PX-4: not answered in time
+ATTACH_PENDING = 4312  # PX-4: waiting for the org admin's approval (status provisioning)
 CALLING_DISABLED = 2570  # warning
 
 

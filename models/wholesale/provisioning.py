@@ -216,7 +216,15 @@ async def provision_customer(db: Database, mailer: Mailer, step: ProvisionStep) 
         if c.attach and existing is not None and not step.attach_approved:  # PX-4
             reasons = await attach_approval_reasons(s, existing.id)
             if reasons:
-                await set_customer(s, c.id, status="provisioning", errors=[])
+                # PX-4: still `provisioning` for the API, saying what it waits for, as the
+                # compliance hold does (cleared when provisioned, replaced on refusal/lapse)
+                waiting = f"waiting for the org admin's approval ({', '.join(reasons)})"
+                await set_customer(
+                    s,
+                    c.id,
+                    status="provisioning",
+                    errors=[P.error(P.ATTACH_PENDING, "PX-4", waiting)],
+                )
                 keys = await _ask_attach_approval(s, c, existing, template, reasons)
                 outcome = Outcome(
                     state="pending_org_approval",

@@ -237,3 +237,7 @@ async def customers(db: Database) -> Customers:
             scopes=SCOPES,
         )
     return c
+
+
+# The wholesale world (partner, template, tokens, HTTP API, worker) for PX-4's waiting state.
+from tests.wholesale.conftest import wh, wh_settings  # noqa: E402, F401
