@@ -7,6 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The runtime lock first (its layer is cached while only the code changes): every package at
+# the version `make lock` resolved, the same as the dev environment's (tests/test_lock.py).
+COPY requirements/runtime.lock /tmp/runtime.lock
+RUN pip install -r /tmp/runtime.lock && rm /tmp/runtime.lock
+
 # Only what `pip install .` needs (README.md: pyproject's `readme`); tests and tooling stay out.
 COPY pyproject.toml README.md /tmp/src/
 COPY workflows /tmp/src/workflows
@@ -15,7 +20,8 @@ COPY workers /tmp/src/workers
 COPY models /tmp/src/models
 COPY api /tmp/src/api
 COPY scripts /tmp/src/scripts
-RUN pip install /tmp/src \
+RUN pip install --no-deps /tmp/src \
+    && pip check \
     && rm -rf /tmp/src \
     && useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin lifecycles
 

@@ -3,12 +3,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The whole dependency tree, pinned (requirements/README.md): what `make dev|test` install.
+LOCK   := requirements/dev.lock
+UV     := uv==0.13.9
+# pytest-xdist workers for `make test` (docs/testing.md): `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 0
 
-.PHONY: dev test lint install clean
+.PHONY: dev test lint install lock clean
 
-$(STAMP): pyproject.toml
+# uv (from PyPI, into the venv) installs exactly the lock in seconds; where uv cannot be
+# installed or cannot reach its index, pip installs the same lock (pip.conf's indexes).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	if $(BIN)/pip install --quiet --disable-pip-version-check $(UV) \
+	  && $(BIN)/uv pip sync --quiet --python $(BIN)/python $(LOCK) \
+	  && $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . ; then :; \
+	else \
+	  echo "uv could not install the lock: installing it with pip"; \
+	  $(BIN)/pip install --quiet --disable-pip-version-check -r $(LOCK) \
+	  && $(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . ; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,10 +34,18 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# After a pin changes in pyproject.toml: re-resolve the locks (keeps every other pin as it is).
+lock:
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/pip install $(UV); }
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --universal --python-version 3.11 \
+	  -o requirements/dev.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --universal --python-version 3.11 \
+	  -c requirements/dev.lock -o requirements/runtime.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache
