@@ -152,7 +152,7 @@ async def _run(settings: Settings) -> None:
 
 
 def main(settings: Settings | None = None) -> None:
-    settings = settings or Settings(log_format="console")
+    settings = devenv.for_dev(settings or Settings(log_format="console"))
     configure_logging(settings.log_format, settings.log_level)
     try:
         lock = claim(settings)

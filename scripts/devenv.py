@@ -20,6 +20,16 @@ from scripts.binaries import temporal_cli
 from workers.settings import Settings
 
 
+def for_dev(settings: Settings) -> Settings:
+    """Defaults that follow the dev stack's own addresses: the set-up link of order emails
+    (SO-1) points at this stack's API unless LIFECYCLES_ORDER_SETUP_URL says otherwise."""
+    if "order_setup_url" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(
+        update={"order_setup_url": f"http://{settings.api_bind}/orders/setup"}
+    )
+
+
 def env_path(settings: Settings) -> Path:
     return settings.data_dir / "env"
 
@@ -45,6 +55,7 @@ def variables(settings: Settings) -> dict[str, str]:
         "LIFECYCLES_DATA_DIR": str(settings.data_dir.absolute()),
         "LIFECYCLES_API_BIND": settings.api_bind,
         "LIFECYCLES_UI_PORT": str(settings.ui_port),
+        "LIFECYCLES_ORDER_SETUP_URL": settings.order_setup_url,  # orders the CLI starts
     }
     if settings.day_seconds != Settings.model_fields["day_seconds"].default:
         out["LIFECYCLES_DAY_SECONDS"] = repr(settings.day_seconds)  # trials the CLI starts
