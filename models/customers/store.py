@@ -383,3 +383,47 @@ async def customer_list(s: AsyncSession, scope: Scope | None = None) -> list[Cus
 
 def _day(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d}" if at else "-"
+
+
+class WholesaleCustomerLine(BaseModel):
+    """A line of the operator's wholesale customer list, named."""
+
+    id: str
+    company: str | None = None
+    status: str
+    external_id: str
+    org_id: str | None = None
+    partner_org_id: str
+    sub_partner_org_id: str | None = None
+    codes: list[int] = Field(default_factory=list, description="errorCodes on the customer")
+    status_changed_at: datetime
+
+
+async def wholesale_customers(
+    s: AsyncSession, partner_org_id: str | None = None, status: str | None = None
+) -> list[WholesaleCustomerLine]:
+    """Every wholesale customer (of one partner, in one status), oldest first, with the
+    company's name: its org's name once provisioned, else the name it was requested with."""
+    q = (
+        select(WholesaleCustomer, Org.name)
+        .outerjoin(Org, col(Org.id) == WholesaleCustomer.org_id)
+        .order_by(col(WholesaleCustomer.created_at), col(WholesaleCustomer.id))
+    )
+    if partner_org_id:
+        q = q.where(WholesaleCustomer.partner_org_id == partner_org_id)
+    if status:
+        q = q.where(WholesaleCustomer.status == status)
+    return [
+        WholesaleCustomerLine(
+            id=c.id,
+            company=name or (c.customer_info or {}).get("name"),
+            status=c.status,
+            external_id=c.external_id,
+            org_id=c.org_id,
+            partner_org_id=c.partner_org_id,
+            sub_partner_org_id=c.sub_partner_org_id,
+            codes=[e["errorCode"] for e in c.errors or [] if "errorCode" in e],
+            status_changed_at=c.status_changed_at,
+        )
+        for c, name in (await s.exec(q)).all()
+    ]

@@ -294,9 +294,15 @@ def list_trials(
     async def go() -> list[dict[str, Any]]:
         from sqlmodel import col, select
 
+        from models.common.tables import Org
         from models.trials.tables import Trial
 
-        q = select(Trial).order_by(col(Trial.created_at))
+        # the company's name from our org table (never from search attributes)
+        q = (
+            select(Trial, Org.name)
+            .join(Org, col(Org.id) == Trial.customer_org_id)
+            .order_by(col(Trial.created_at))
+        )
         if state:
             q = q.where(Trial.state == state)
         if partner:
@@ -315,12 +321,12 @@ def list_trials(
             "next_deadline_kind",
             "next_deadline_at",
         )
-        return [{k: getattr(r, k) for k in keep} for r in rows]
+        return [{**{k: getattr(r, k) for k in keep}, "company": name} for r, name in rows]
 
     def human(rows: list[dict[str, Any]]) -> str:
         return (
             "\n".join(
-                f"{r['id']}  {r['state']:<22} partner={r['partner_org_id']} "
+                f"{r['id']}  {r['state']:<22} {r['company']:<24} partner={r['partner_org_id']} "
                 f"next={r['next_deadline_kind'] or '-'}@{r['next_deadline_at'] or '-'}"
                 for r in rows
             )

@@ -183,6 +183,29 @@ async def _handle(customer_id: str):
     return (await temporal()).get_workflow_handle(customer_workflow_id(customer_id))
 
 
+@customer_app.command("list")
+def customer_list(
+    partner: str | None = typer.Option(None, "--partner"),
+    status: str | None = typer.Option(None, "--status", help="e.g. provisioning, error"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Wholesale customers from the read model, named (company from the org table)."""
+    from models.customers.store import wholesale_customers
+
+    def human(rows: list[dict]) -> str:
+        return (
+            "\n".join(
+                f"{r['id']}  {r['status']:<24} {r['company'] or '-':<28} ext={r['external_id']} "
+                f"partner={r['partner_org_id']}"
+                + (f" codes={','.join(map(str, r['codes']))}" if r["codes"] else "")
+                for r in rows
+            )
+            or "no wholesale customers"
+        )
+
+    emit(run(in_session(wholesale_customers, partner, status)), as_json, human)
+
+
 @customer_app.command("status")
 def customer_status(customer_id: str, as_json: bool = JsonOpt) -> None:
     """The workflow's view: state, hold, next deadline, what it waits for."""

@@ -213,3 +213,30 @@ async def test_http_customer_list(http: httpx.AsyncClient, customers: Customers)
     assert [(c["orgId"], c["name"], c["lifecycles"]) for c in r.json()["items"]] == [
         (customers.other_org, "Initech", {"trial": 1})
     ]
+
+
+async def test_lists_name_the_companies_trials_and_wholesale(customers: Customers, cli_db: str):
+    """Issue 15: `trial list` and `wholesale customer list` name each customer's company
+    (from our org table, not from search attributes)."""
+    trials = await _cli("trial", "list", "--json")
+    assert trials.exit_code == 0, trials.output
+    assert [(t["id"], t["company"]) for t in json.loads(trials.stdout)] == [
+        ("tr-globex", "Globex Corporation"),
+        ("tr-initech", "Initech"),
+    ]
+    human = await _cli("trial", "list", "--partner", customers.partner)
+    assert human.exit_code == 0, human.output
+    (line,) = human.stdout.splitlines()
+    assert line.split()[:4] == ["tr-globex", "active", "Globex", "Corporation"]
+
+    wholesale = await _cli("wholesale", "customer", "list", "--json")
+    assert wholesale.exit_code == 0, wholesale.output
+    assert [
+        (c["id"], c["company"], c["status"], c["codes"]) for c in json.loads(wholesale.stdout)
+    ] == [("wc-1", "Globex Corporation", "pending_rpl_review", [4300])]
+    printed = await _cli("wholesale", "customer", "list", "--status", "pending_rpl_review")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.split()[:4] == ["wc-1", "pending_rpl_review", "Globex", "Corporation"]
+    assert "codes=4300" in printed.stdout
+    none = await _cli("wholesale", "customer", "list", "--partner", customers.other_partner)
+    assert none.exit_code == 0 and none.stdout.strip() == "no wholesale customers"
