@@ -272,8 +272,8 @@ class Wizard:
             try:
                 m = await self.match(screen)
             except RuleError as err:
-                if depth > 2:
-                    raise
+                if depth > 2:  # the earlier screens' answers keep failing: start over
+                    raise Page(400, "Start again", str(err.violations[0])) from None
                 return await self.show(self.screen_of(err), err.violations, depth + 1)
             kind = "partner" if screen == "partner-org" else "customer"
             choice = self.answers.get(f"{kind}_org") or {}
