@@ -26,11 +26,17 @@ log = structlog.get_logger(__name__)
 
 # Pure-data modules imported by workflows are passed through the sandbox (loaded once).
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models")
+# The workflow modules themselves, in a production worker: re-importing them for every
+# workflow run (unmarshal, class decoration) was a seventh of the worker's CPU in the bench
+# (issue 14). They hold no state at module level, and the sandbox's call restrictions still
+# apply. Tests and the replayer keep reloading them per run, as a guard.
+WORKFLOW_MODULES = ("workflows",)
 
 
-def sandbox_runner() -> SandboxedWorkflowRunner:
+def sandbox_runner(reload_workflow_modules: bool = True) -> SandboxedWorkflowRunner:
+    modules = PASSTHROUGH if reload_workflow_modules else (*PASSTHROUGH, *WORKFLOW_MODULES)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )
 
 
@@ -42,15 +48,17 @@ def build_worker(
     settings: Settings | None = None,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    reload_workflow_modules: bool = True,
 ) -> Worker:
-    """The project's workflows and activities (plus any extra, e.g. a benchmark's own)."""
+    """The project's workflows and activities (plus any extra, e.g. a benchmark's own).
+    A production worker passes ``reload_workflow_modules=False`` (see WORKFLOW_MODULES)."""
     s = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=[*activities(deps), *extra_activities],
-        workflow_runner=sandbox_runner(),
+        workflow_runner=sandbox_runner(reload_workflow_modules),
         interceptors=[ActivityLogContext()],
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
@@ -71,6 +79,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         Deps(db=db, mailer=Mailer.from_settings(settings), device_policy=settings.device_policy()),
         task_queue=settings.task_queue,
         settings=settings,
+        reload_workflow_modules=False,
     )
     if stop is None:  # a standalone worker owns the process's signals
         stop = asyncio.Event()
