@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 from pydantic import Field
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -39,10 +40,13 @@ def render(
 ) -> tuple[str, str]:
     """The (subject, body) of one kind of notice for one audience, from ``templates``."""
     subject, body = templates[kind][audience]
-    return (
-        _jinja.from_string(subject).render(**context).strip(),
-        _jinja.from_string(body).render(**context),
-    )
+    return _template(subject).render(**context).strip(), _template(body).render(**context)
+
+
+@lru_cache(maxsize=512)
+def _template(source: str) -> Template:
+    """A template compiled once per process (compiling is most of a render's cost)."""
+    return _jinja.from_string(source)
 
 
 @dataclass(frozen=True)
