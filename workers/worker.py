@@ -73,7 +73,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         raise SystemExit("LIFECYCLES_DATABASE_URL is required for `lifecycles worker`")
     client = await connect(settings, with_metrics=True)
     await ensure_schedules(client, settings)  # billing-usage-close (PX-7), idempotent
-    db = Database(settings.database_url, pool_size=min(settings.max_concurrent_activities, 20))
+    db = Database(
+        settings.database_url,
+        pool_size=min(settings.max_concurrent_activities, 20),
+        pre_ping=False,  # a dead connection fails one attempt; the retry gets a fresh one
+    )
     worker = build_worker(
         client,
         Deps(db=db, mailer=Mailer.from_settings(settings), device_policy=settings.device_policy()),

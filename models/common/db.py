@@ -24,10 +24,13 @@ def sqlalchemy_url(url: str) -> str:
 class Database:
     """An async engine and its sessions; one per process."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, *, pre_ping: bool = True) -> None:
+        """``pre_ping``: test each connection as it leaves the pool (a round trip per
+        checkout). A worker does without: an activity that finds its connection dead fails
+        that attempt, the pool drops its connections, and the retry gets a fresh one."""
         self.url = sqlalchemy_url(url)
         self.engine: AsyncEngine = create_async_engine(
-            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
         )
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
