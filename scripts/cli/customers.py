@@ -8,6 +8,7 @@ Both take --json; `--partner` shows what one partner sees (the API's view)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,106 @@ PartnerOpt = typer.Option(None, "--partner", help="Only what this partner org se
 
 def register(app: typer.Typer) -> None:
     app.add_typer(customer_app, name="customer")
+    app.command("ui-views")(ui_views)
+
+
+# --- the Temporal UI: columns and saved views (docs/operators.md) ------------------------
+
+# The shared search attributes as list columns, after the UI's own Status, id and type.
+UI_COLUMNS = [
+    "Status",
+    "Workflow ID",
+    "Type",
+    "LifecycleState",
+    "CustomerOrgId",
+    "PartnerOrgId",
+    "NextDeadlineKind",
+    "NextDeadlineAt",
+    "Start",
+]
+# Saved views: (name, visibility query). Lists shown to people come from PostgreSQL (customer
+# show, trial list): these are for looking into the workflows themselves.
+UI_VIEWS = [
+    ("Lifecycles in error", 'LifecycleState = "error"'),
+    ("Waiting on a deadline", 'ExecutionStatus = "Running" AND NextDeadlineAt IS NOT NULL'),
+    (
+        "Trials awaiting consent",
+        'WorkflowType = "TrialLifecycle" AND LifecycleState = "pending_consent"',
+    ),
+    ("Trials in grace", 'WorkflowType = "TrialLifecycle" AND LifecycleState = "grace"'),
+    ("Devices overdue", 'WorkflowType = "DeviceTrial" AND LifecycleState = "overdue"'),
+    (
+        "Wholesale on compliance hold",
+        'WorkflowType = "WholesaleCustomerProvisioning" AND '
+        'LifecycleState IN ("pending_rpl_review", "compliance_escalated")',
+    ),
+    (
+        "Wholesale waiting for approval (PX-4)",
+        'WorkflowType = "WholesaleCustomerProvisioning" AND '
+        'LifecycleState = "pending_org_approval"',
+    ),
+]
+
+
+def customer_query(org_id: str) -> str:
+    """Everything of one customer in visibility: every lifecycle that names its org."""
+    return f'CustomerOrgId = "{org_id}"'
+
+
+def ui_link(query: str, saved_as: str | None = None) -> str:
+    """The stack's Temporal UI workflow list filtered by ``query``; with ``saved_as``, opening
+    it once saves it as a view of that name in this browser (UI 2.54: ``savedQuery``)."""
+    from urllib.parse import urlencode
+
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    params = {"query": query} | ({"savedQuery": saved_as} if saved_as else {})
+    return (
+        f"http://127.0.0.1:{settings.ui_port}/namespaces/{settings.temporal_namespace}"
+        f"/workflows?{urlencode(params)}"
+    )
+
+
+def columns_snippet(namespace: str) -> str:
+    """JavaScript for the UI page's browser console: the list's columns (the UI keeps them
+    per browser, in localStorage), then a reload."""
+    cols = json.dumps([{"label": c, "pinned": c in ("Status", "Workflow ID")} for c in UI_COLUMNS])
+    key = "namespace-workflow-table-columns"
+    return (
+        f"(() => {{ const k = '{key}'; const all = JSON.parse(localStorage.getItem(k) || '{{}}'); "
+        f"all[{json.dumps(namespace)}] = {cols}; localStorage.setItem(k, JSON.stringify(all)); "
+        "location.reload(); })()"
+    )
+
+
+def ui_views(
+    customer: list[str] = typer.Option(
+        [], "--customer", help="Also a view of everything of this customer org (repeatable)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The Temporal UI's columns and saved views an operator wants: open each link once (it
+    saves the view in this browser), paste the snippet in the UI page's console once."""
+    from workers.settings import get_settings
+
+    views = [*UI_VIEWS, *((f"Customer {org}", customer_query(org)) for org in customer)]
+    data = {
+        "columns": UI_COLUMNS,
+        "columns_snippet": columns_snippet(get_settings().temporal_namespace),
+        "views": [{"name": n, "query": q, "link": ui_link(q, n)} for n, q in views],
+    }
+
+    def human(d: dict[str, Any]) -> str:
+        lines = ["Saved views: open each link once in the browser you use for the UI."]
+        lines += [f"  {v['name']}\n    {v['link']}" for v in d["views"]]
+        lines += [
+            "Columns " + ", ".join(d["columns"]) + ": paste in that page's browser console once:",
+            "  " + d["columns_snippet"],
+        ]
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
 
 
 def _at(value: Any) -> str:
@@ -45,8 +146,9 @@ def human_show(d: dict[str, Any]) -> str:
     head = [f"{d['name'] or '-'}  org {d['org_id']} ({d['kind']})"]
     if partners:
         head.append(f"partners: {partners}")
+    ui = f"Temporal UI: {ui_link(customer_query(d['org_id']))}"
     if not d["lifecycles"]:
-        return "\n".join([*head, "no lifecycles"])
+        return "\n".join([*head, "no lifecycles", ui])
     rows = [["LIFECYCLE", "ID", "STATE", "NEXT DEADLINE", "AT", "PARTNER", "NOTE"]]
     for lc in d["lifecycles"]:
         rows.append(
@@ -60,7 +162,7 @@ def human_show(d: dict[str, Any]) -> str:
                 lc["note"],
             ]
         )
-    return "\n".join([*head, _table(rows)])
+    return "\n".join([*head, _table(rows), ui])
 
 
 def human_list(rows: list[dict[str, Any]]) -> str:

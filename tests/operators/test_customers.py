@@ -109,6 +109,8 @@ async def test_customer_list_names_the_companies(db: Database, customers: Custom
 def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("LIFECYCLES_DATABASE_URL", database_url)
     monkeypatch.setenv("LIFECYCLES_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LIFECYCLES_UI_PORT", "8233")  # the links below name it
+    monkeypatch.setenv("LIFECYCLES_TEMPORAL_NAMESPACE", "default")
     get_settings.cache_clear()
     yield database_url
     get_settings.cache_clear()
@@ -139,7 +141,11 @@ async def test_cli_customer_show_prints_every_lifecycle(customers: Customers, cl
         "2026-03-03",
         "09:00",
     ]
-    assert len(lines) == 3 + len(ALL)
+    assert len(lines) == 3 + len(ALL) + 1
+    assert lines[-1] == (
+        "Temporal UI: http://127.0.0.1:8233/namespaces/default/workflows?query="
+        f"CustomerOrgId+%3D+%22{customers.org}%22"
+    )
 
     scoped = await _cli("customer", "show", customers.org, "--partner", customers.other_partner)
     assert scoped.exit_code == 1 and "no customer org" in scoped.output
@@ -240,3 +246,29 @@ async def test_lists_name_the_companies_trials_and_wholesale(customers: Customer
     assert "codes=4300" in printed.stdout
     none = await _cli("wholesale", "customer", "list", "--partner", customers.other_partner)
     assert none.exit_code == 0 and none.stdout.strip() == "no wholesale customers"
+
+
+async def test_ui_views_ships_the_columns_and_saved_views(cli_db: str):
+    """The Temporal UI (2.54) keeps columns and saved views per browser: `lifecycles
+    ui-views` gives a link per view (opened once, `savedQuery` saves it) and the columns'
+    snippet for the page's console, from the search attributes of the code."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+    out = await _cli("ui-views", "--customer", "o-123", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert {key.name for key in SEARCH_ATTRIBUTES} <= set(data["columns"])
+    assert "namespace-workflow-table-columns" in data["columns_snippet"]
+    assert '"label": "NextDeadlineAt"' in data["columns_snippet"]
+    views = {v["name"]: v for v in data["views"]}
+    customer = urlsplit(views["Customer o-123"]["link"])
+    assert (customer.netloc, customer.path) == ("127.0.0.1:8233", "/namespaces/default/workflows")
+    assert parse_qs(customer.query) == {
+        "query": ['CustomerOrgId = "o-123"'],
+        "savedQuery": ["Customer o-123"],
+    }
+    assert views["Lifecycles in error"]["query"] == 'LifecycleState = "error"'
+    printed = await _cli("ui-views")
+    assert printed.exit_code == 0 and "Trials in grace" in printed.stdout
