@@ -387,11 +387,13 @@ class TrialStep(Stored):
 
 class MassNotice(Stored):
     """A notice to every user of the org (TR-E3), sent in batches that heartbeat, with the
-    read model's changed fields."""
+    read model's changed fields; ``then``: the effects of a step due at the same moment
+    (grace ends), written once every user has been told."""
 
     trial_id: Id
     notice: NoticeBatch
     record: dict[str, Any] = Field(default_factory=dict)
+    then: TrialStep | None = None
 
 
 # Notice views a step returns per kind at most (the outbox has every row; the status shows

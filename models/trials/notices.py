@@ -261,7 +261,8 @@ async def deliver_kind(
 ) -> int:
     """Send every unsent notice of one kind of a trial, in key order after ``after``, a
     batch per SMTP connection and transaction, calling ``progress(last key, sent so far)``
-    after each; return how many there are of that kind (sent)."""
+    after each full one (a last, short batch needs no progress kept); return how many
+    there are of that kind."""
     prefix = notice_key(trial_id, kind, round_, "")
     last, sent = max(after, prefix), 0
     while True:
@@ -283,7 +284,7 @@ async def deliver_kind(
         if not rows:
             break
         last, sent = rows[-1].key, sent + len(rows)
-        if progress is not None:
+        if progress is not None and len(rows) == BATCH:  # more may follow
             progress(last, sent)
     async with db.session() as s:
         q = select(func.count()).where(

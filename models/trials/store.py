@@ -511,14 +511,17 @@ async def mail_users(
     progress: Callable[[str, int], None] | None = None,
 ) -> StepResult:
     """TR-E3 at any size: the notice to every user of the org, written once per user (one
-    statement) with the read model's changed fields, then sent in batches, one SMTP
-    connection and one transaction each; ``progress(last_key, sent)`` after each batch (the
-    activity heartbeats it, so a retry resumes after ``resume_after``)."""
+    statement), then sent in batches, one SMTP connection and one transaction each, with
+    ``progress(last_key, sent)`` after each full batch (the activity heartbeats it, so a
+    retry resumes after ``resume_after``). The read model's changed fields are written with
+    the rows; with ``then`` (grace ends at the same moment) they are written with its
+    effects, in one transaction once every user has been told."""
     with unhealable("trial mail users", mass.trial_id):
         async with db.session() as s:
             trial = await _opened(s, mass.trial_id)
             await notices.enqueue_users(s, trial, mass.notice, workflow_id)
-            await _record(s, trial.id, mass.record)
+            if mass.then is None:
+                await _record(s, trial.id, mass.record)
     total = await notices.deliver_kind(
         db,
         mailer,
@@ -528,6 +531,13 @@ async def mail_users(
         after=resume_after,
         progress=progress,
     )
-    views = await notices.views(db, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT)
+    result = StepResult()
+    if mass.then is not None:
+        then = mass.then.model_copy(update={"record": {**mass.then.record, **mass.record}})
+        with unhealable("trial step", mass.trial_id):
+            async with db.session() as s:
+                result, _ = await _step(s, then, workflow_id)
+    result.notices = await notices.views(db, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT)
+    result.notices_total = total
     log.info("users told", trial_id=mass.trial_id, kind=mass.notice.kind, count=total)
-    return StepResult(notices=views, notices_total=total)
+    return result

@@ -76,7 +76,7 @@ ONE_STEP = "trial-one-activity-per-step"
 
 # TR-E3 mails every user of the org: batches that heartbeat, as long as a big org needs.
 MAIL_USERS_TIMEOUT = timedelta(hours=2)
-MAIL_USERS_HEARTBEAT = timedelta(minutes=2)
+MAIL_USERS_HEARTBEAT = timedelta(minutes=5)  # a batch of 200 over a slow relay fits
 
 DEADLINE_LABELS = {
     "open": "open the trial (TR-S2)",
@@ -757,7 +757,10 @@ class TrialLifecycle(Lifecycle):
         record = {k: v for k, v in row.items() if k not in self._row or self._row[k] != v}
         try:
             if users is not None:
-                mass = MassNotice(trial_id=self.inp.trial_id, notice=users, record=record)
+                then = TrialStep(trial_id=self.inp.trial_id, **effects) if effects else None
+                mass = MassNotice(
+                    trial_id=self.inp.trial_id, notice=users, record=record, then=then
+                )
                 res = await act(
                     TrialActivity.mail_users,
                     mass,
@@ -954,29 +957,38 @@ class TrialLifecycle(Lifecycle):
             await self._step("trial expired: send expiry_today notices", grace, notices=[batch])
         elif d.kind == "services_ended_notice":  # TR-E3
             batch = self._batch("services_ended", due=d.at, days_after=str(p.user_notice_days))
-            await self._step("send services_ended notices to every user", {}, users=batch)
-        elif d.kind == "grace_ends":  # TR-E4, TR-E5
-            ending = self._ending(d.at)
-            changes: dict[str, Any] = {"numbers_release_at": ending.numbers_release_at}
-            if self.inp.paying_customer:
-                changes["state"] = "expired"  # a paying org keeps its users; trial licenses go
+            if self.grace_ends_at and self.grace_ends_at <= workflow.now():
+                # Grace ends at the same moment (the notice is due by then, by default at
+                # once): one step tells every user, then ends the trial (TR-E4, TR-E5).
+                summary, changes, effects = self._grace_end(self.grace_ends_at)
+                summary = f"send services_ended notices to every user; {summary}"
+                await self._step(summary, changes, users=batch, **effects)
             else:
-                changes["state"] = "migrated_to_free_org"  # TR-E4
-                changes["free_org_id"] = f"free-{self.inp.trial_id}"
-            await self._step(
-                "grace ended: remove trial licenses, move users to a free org (irreversible)"
-                if not self.inp.paying_customer
-                else "grace ended: remove trial licenses",
-                changes,
-                end_services=ending,
-                migrate=not self.inp.paying_customer,
-            )
+                await self._step("send services_ended notices to every user", {}, users=batch)
+        elif d.kind == "grace_ends":  # TR-E4, TR-E5
+            summary, changes, effects = self._grace_end(d.at)
+            await self._step(summary, changes, **effects)
         elif d.kind == "numbers_release":  # TR-E5
             await self._step(
                 "release retained phone numbers",
                 {"numbers_released_at": workflow.now()},
                 release_numbers=True,
             )
+
+    def _grace_end(self, at: datetime) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Grace over (TR-E4, TR-E5): trial licenses removed, numbers retained; the users
+        move to a free org, unless the org pays for something (then it keeps them)."""
+        ending = self._ending(at)
+        changes: dict[str, Any] = {"numbers_release_at": ending.numbers_release_at}
+        effects: dict[str, Any] = {"end_services": ending}
+        if self.inp.paying_customer:
+            changes["state"] = "expired"
+            return "grace ended: remove trial licenses", changes, effects
+        changes["state"] = "migrated_to_free_org"
+        changes["free_org_id"] = f"free-{self.inp.trial_id}"
+        effects["migrate"] = True
+        summary = "grace ended: remove trial licenses, move users to a free org (irreversible)"
+        return summary, changes, effects
 
     def _state_deadline(self) -> Deadline | None:
         """The deadline that ends the current state (what the search attributes show; the
