@@ -73,7 +73,8 @@ def customer_out(c: WholesaleCustomer) -> CustomerOut:
 
 
 def location(request: Request, customer_id: str) -> str:
-    return str(request.url_for("get_customer", customerId=customer_id))
+    # what url_for("get_customer") gives, without walking every route (issue 14)
+    return f"{request.base_url}v1/wholesale/customers/{customer_id}"
 
 
 def accepted(url: str) -> JSONResponse:

@@ -90,7 +90,8 @@ def subscriber_spec(
 
 
 def _url(request: Request, sub_id: str) -> str:
-    return str(request.url_for("get_subscriber", subscriberId=sub_id))
+    # what url_for("get_subscriber") gives, without walking every route (issue 14)
+    return f"{request.base_url}v1/wholesale/subscribers/{sub_id}"
 
 
 @router.post(

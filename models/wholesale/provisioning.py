@@ -13,7 +13,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import structlog
-from sqlalchemy import ColumnElement, delete, func, or_, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
@@ -53,12 +53,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_LOCKED_CUSTOMER = (  # built once: its cache key is kept with it (issue 14)
+    select(WholesaleCustomer).where(WholesaleCustomer.id == bindparam("id")).with_for_update()
+)
+
+
 async def locked_customer(s: AsyncSession, customer_id: str) -> WholesaleCustomer | None:
-    return (
-        await s.exec(
-            select(WholesaleCustomer).where(WholesaleCustomer.id == customer_id).with_for_update()
-        )
-    ).first()
+    return (await s.exec(_LOCKED_CUSTOMER, params={"id": customer_id})).first()
 
 
 async def set_customer(s: AsyncSession, customer_id: str, **values: object) -> None:

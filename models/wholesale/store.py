@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -579,15 +579,43 @@ def _stored_number(number: str | None) -> str | None:
     return f"+{number}" if number and number.isdigit() else number
 
 
+# A subscriber's hot path (issue 14): statements built once, their cache keys kept with them.
+_SUBSCRIBER_BY_EMAIL = select(WholesaleSubscriber).where(
+    WholesaleSubscriber.email == bindparam("email")
+)
+_USER_BY_EMAIL = select(OrgUser).where(OrgUser.email == bindparam("email"))
+_SUBSCRIBERS_OF = (
+    select(func.count())
+    .select_from(WholesaleSubscriber)
+    .where(WholesaleSubscriber.customer_id == bindparam("customer_id"))
+)
+_UNREAD = object()  # a lookup not made yet
+
+
+async def _subscriber_by_email(s: AsyncSession, email: str) -> WholesaleSubscriber | None:
+    return (await s.exec(_SUBSCRIBER_BY_EMAIL, params={"email": email})).first()
+
+
+async def _user_by_email(s: AsyncSession, email: str) -> OrgUser | None:
+    """The user with this email, read once per transaction (the session's identity map keeps
+    the object; a change to it is seen by every later reader)."""
+    seen = s.info.setdefault("org_user_by_email", {})
+    if email not in seen:
+        seen[email] = (await s.exec(_USER_BY_EMAIL, params={"email": email})).first()
+    return seen[email]
+
+
 async def subscriber_conflicts(
     s: AsyncSession,
     sp: SubscriberSpec,
     customer: WholesaleCustomer | None,
     *,
     existing: WholesaleSubscriber | None = None,
+    holder: WholesaleSubscriber | object | None = _UNREAD,
 ) -> tuple[list[Violation], bool]:
     """WH-S3: everything that conflicts with what exists, and whether the email belongs to
-    an active free account (PX-2: the user must consent to the move)."""
+    an active free account (PX-2: the user must consent to the move). ``holder``: the
+    subscriber with this email (or None), when the caller has read it already."""
     p: list[Violation] = []
     free_user = False
     email = (sp.email or "").lower()
@@ -601,10 +629,8 @@ async def subscriber_conflicts(
             )
         )
     if email and existing is None:
-        other = (
-            await s.exec(select(WholesaleSubscriber).where(WholesaleSubscriber.email == email))
-        ).first()
-        if other is not None:
+        other = await _subscriber_by_email(s, email) if holder is _UNREAD else holder
+        if isinstance(other, WholesaleSubscriber):
             where = (
                 "this customer"
                 if customer and other.customer_id == customer.id
@@ -619,7 +645,7 @@ async def subscriber_conflicts(
                 )
             )
         else:
-            user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
+            user = await _user_by_email(s, email)
             if user is not None:
                 org = await s.get(Org, user.org_id)
                 if org is not None and org.kind == "free":
@@ -748,21 +774,13 @@ async def provision_subscriber(
             customer = await locked_customer(s, sp.customer_id)
             if customer is None or not scope.sees(customer):
                 raise LookupError("customer")
-            same = (
-                await s.exec(select(WholesaleSubscriber).where(WholesaleSubscriber.email == email))
-            ).first()
+            same = await _subscriber_by_email(s, email)
             if same is not None and same.customer_id == customer.id and same.package == sp.package:
                 return same, customer.external_id
-            problems, free_user = await subscriber_conflicts(s, sp, customer)
+            problems, free_user = await subscriber_conflicts(s, sp, customer, holder=same)
             raise_if(problems)
             now = _now()
-            first = (
-                await s.exec(
-                    select(func.count())
-                    .select_from(WholesaleSubscriber)
-                    .where(WholesaleSubscriber.customer_id == customer.id)
-                )
-            ).one() == 0
+            first = (await s.exec(_SUBSCRIBERS_OF, params={"customer_id": customer.id})).one() == 0
             is_admin = first and not customer.attach  # WH-S2
             sub = WholesaleSubscriber(
                 id=new_id(),
@@ -973,7 +991,7 @@ async def _ensure_user(
     s: AsyncSession, customer: WholesaleCustomer, email: str, is_admin: bool, now: datetime
 ) -> str:
     """The subscriber's user in the customer's org (an attached org may already have it)."""
-    user = (await s.exec(select(OrgUser).where(OrgUser.email == email))).first()
+    user = await _user_by_email(s, email)
     if user is None:
         user = OrgUser(
             id=f"u-{new_id()[:16]}",
