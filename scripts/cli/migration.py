@@ -289,11 +289,15 @@ def _decide(
 
     from workflows.migration.workflow import BroadWorksMigration
 
+    method = {"approve": BroadWorksMigration.approve, "rollback": BroadWorksMigration.rollback}[
+        update
+    ]
+
     async def go() -> Any:
         client = await temporal()
         handle = client.get_workflow_handle(migration_id)
         try:
-            res = await handle.execute_update(getattr(BroadWorksMigration, update), body)
+            res = await handle.execute_update(method, body)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
