@@ -33,3 +33,23 @@ async def test_record_migration_histories(mig: Migrations) -> None:
     handle = mig.env.client.get_workflow_handle(wid)
     await handle.result()
     await save_history("migration_completed", handle)
+
+
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
+async def test_record_migration_into_existing_customer_history(mig: Migrations) -> None:
+    """WH-M3: a customer admin (mode switched off) migrates the sample into its own
+    customer: no customer created, no child workflow; approved by the partner: `completed`."""
+    from tests.migration.conftest import sample
+    from tests.migration.test_wh_m3 import _own_customer, _switch
+
+    cid, admin = await _own_customer(mig)
+    await _switch(mig, cid, False)
+    r = await mig.http.post("/v1/migrations", json={"export": sample()}, headers=admin)
+    assert r.status_code == 202, r.text
+    wid = r.json()["id"]
+    await mig.wait_phase(wid, "review")
+    assert (await mig.decide(wid, "approve", by="admin@sp.test")).status_code == 202
+    await mig.wait_phase(wid, "completed")
+    handle = mig.env.client.get_workflow_handle(wid)
+    await handle.result()
+    await save_history("migration_into_existing_customer_completed", handle)
