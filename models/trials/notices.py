@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import DateTime, String, func, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
@@ -107,10 +108,18 @@ async def recipients(s: AsyncSession, trial: Trial, kind: str) -> list[Recipient
     if kind == "welcome":  # TR-S5: the customer admin
         return [Recipient(trial.customer_admin_email, "customer_admin")]
     if kind in ("expiry_t_minus_7", "expiry_today"):  # TR-E1: every customer and partner admin
-        customer = [Recipient(e, "customer_admin") for e in await org_emails(s, org, True)]
-        partner = [
-            Recipient(e, "partner_admin") for e in await org_emails(s, trial.partner_org_id, True)
-        ]
+        admins = (
+            await s.exec(
+                select(OrgUser.org_id, OrgUser.email)
+                .where(
+                    col(OrgUser.org_id).in_([org, trial.partner_org_id]),
+                    col(OrgUser.admin_role).is_not(None),
+                )
+                .order_by(col(OrgUser.email))
+            )
+        ).all()
+        customer = [Recipient(e, "customer_admin") for o, e in admins if o == org]
+        partner = [Recipient(e, "partner_admin") for o, e in admins if o != org]
         return customer + partner
     if kind == "services_ended":  # TR-E3: every user of the org
         return [Recipient(e, "user") for e in await org_emails(s, org, False)]
@@ -131,18 +140,23 @@ async def trial_and_names(s: AsyncSession, trial_id: str) -> tuple[Trial, dict[s
     return trial, await _names(s, trial)
 
 
-async def _names(s: AsyncSession, trial: Trial) -> dict[str, str]:
-    org = await s.get(Org, trial.customer_org_id)
-    partner = await s.get(Org, trial.partner_org_id)
+async def _names(s: AsyncSession, trial: Trial, org: Org | None = None) -> dict[str, str]:
+    """The customer org's and the partner's names (``org``: the customer org, if loaded)."""
+    wanted = [trial.partner_org_id] + ([] if org else [trial.customer_org_id])
+    names = dict((await s.exec(select(Org.id, Org.name).where(col(Org.id).in_(wanted)))).all())
+    if org is not None:
+        names[org.id] = org.name
     return {
-        "org": org.name if org else trial.customer_org_id,
-        "partner": partner.name if partner else trial.partner_org_id,
+        "org": names.get(trial.customer_org_id, trial.customer_org_id),
+        "partner": names.get(trial.partner_org_id, trial.partner_org_id),
     }
 
 
-async def _context(s: AsyncSession, trial: Trial, batch: NoticeBatch) -> dict[str, str]:
+async def _context(
+    s: AsyncSession, trial: Trial, batch: NoticeBatch, org: Org | None = None
+) -> dict[str, str]:
     return {
-        **await _names(s, trial),
+        **await _names(s, trial, org),
         "services": ", ".join(trial.services),
         "licenses": str(trial.license_count),
         **batch.context,
@@ -159,10 +173,14 @@ async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> 
 
 
 async def enqueue_in(
-    s: AsyncSession, trial: Trial, batch: NoticeBatch, workflow_id: str | None
+    s: AsyncSession,
+    trial: Trial,
+    batch: NoticeBatch,
+    workflow_id: str | None,
+    org: Org | None = None,
 ) -> list[str]:
     """``enqueue`` inside a step's transaction: each audience's text is rendered once."""
-    context = await _context(s, trial, batch)
+    context = await _context(s, trial, batch, org)
     texts: dict[str, tuple[str, str]] = {}
     rows: list[dict[str, Any]] = []
     for r in await recipients(s, trial, batch.kind):
@@ -213,17 +231,23 @@ async def enqueue_users(
 
 
 async def _send(s: AsyncSession, mailer: Mailer, rows: Sequence[Notice]) -> None:
-    """Send ``rows`` (locked by the caller) over one connection and mark them sent."""
+    """Send ``rows`` (locked by the caller) over one connection and mark them sent (the
+    objects too)."""
     if not rows:
         return
     transport = await mailer.send_many(
         [Outgoing(r.recipient, r.subject, r.body, r.key) for r in rows]
     )
+    now = datetime.now(UTC)
     await s.exec(
         update(Notice)
         .where(col(Notice.id).in_([r.id for r in rows]))
-        .values(sent_at=datetime.now(UTC), transport=transport)
+        .values(sent_at=now, transport=transport)
+        .execution_options(synchronize_session=False)
     )
+    for r in rows:  # as written (not a change for the session to flush again)
+        set_committed_value(r, "sent_at", now)
+        set_committed_value(r, "transport", transport)
 
 
 def _unsent() -> Any:
@@ -239,13 +263,22 @@ async def deliver(db: Database, mailer: Mailer, keys: list[str]) -> list[NoticeV
     for i in range(0, len(keys), BATCH):
         chunk = keys[i : i + BATCH]
         async with db.session() as s:
-            rows = (await s.exec(_unsent().where(col(Notice.key).in_(chunk)))).all()
-            await _send(s, mailer, rows)
-            q = select(Notice.key, Notice.kind, Notice.recipient, Notice.sent_at)
-            for key, kind, recipient, sent_at in (
-                await s.exec(q.where(col(Notice.key).in_(chunk)))
-            ).all():
-                by_key[key] = NoticeView(kind=kind, recipient=recipient, sent_at=sent_at)
+            rows = list(
+                (
+                    await s.exec(
+                        select(Notice)
+                        .where(col(Notice.key).in_(chunk))
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+            )
+            await _send(s, mailer, [r for r in rows if r.sent_at is None])
+            if len(rows) < len(chunk):  # another attempt holds some: read them as they are
+                got = {r.key for r in rows}
+                q = select(Notice).where(col(Notice.key).in_([k for k in chunk if k not in got]))
+                rows += (await s.exec(q)).all()
+            for r in rows:
+                by_key[r.key] = NoticeView(kind=r.kind, recipient=r.recipient, sent_at=r.sent_at)
     return [by_key[k] for k in keys if k in by_key]
 
 
@@ -261,8 +294,8 @@ async def deliver_kind(
 ) -> int:
     """Send every unsent notice of one kind of a trial, in key order after ``after``, a
     batch per SMTP connection and transaction, calling ``progress(last key, sent so far)``
-    after each full one (a last, short batch needs no progress kept); return how many
-    there are of that kind."""
+    after each full one (a last, short batch needs no progress kept); return how many it
+    sent."""
     prefix = notice_key(trial_id, kind, round_, "")
     last, sent = max(after, prefix), 0
     while True:
@@ -281,25 +314,24 @@ async def deliver_kind(
                 )
             ).all()
             await _send(s, mailer, rows)
-        if not rows:
-            break
-        last, sent = rows[-1].key, sent + len(rows)
-        if progress is not None and len(rows) == BATCH:  # more may follow
+        if rows:
+            last, sent = rows[-1].key, sent + len(rows)
+        if len(rows) < BATCH:  # the last one
+            return sent
+        if progress is not None:  # more may follow
             progress(last, sent)
-    async with db.session() as s:
-        q = select(func.count()).where(
-            col(Notice.trial_id) == trial_id, col(Notice.key).startswith(prefix)
-        )
-        return int((await s.exec(q)).one())
 
 
-async def views(db: Database, trial_id: str, kind: str, limit: int) -> list[NoticeView]:
-    """The first ``limit`` notices of one kind of a trial, by recipient."""
-    async with db.session() as s:
-        q = (
-            select(Notice.kind, Notice.recipient, Notice.sent_at)
-            .where(col(Notice.trial_id) == trial_id, col(Notice.kind) == kind)
-            .order_by(col(Notice.key))
-            .limit(limit)
-        )
-        return [NoticeView(kind=k, recipient=r, sent_at=at) for k, r, at in (await s.exec(q)).all()]
+async def views(
+    s: AsyncSession, trial_id: str, kind: str, limit: int
+) -> tuple[list[NoticeView], int]:
+    """The first ``limit`` notices of one kind of a trial, by key, and how many there are."""
+    q = (
+        sa_select(col(Notice.kind), col(Notice.recipient), col(Notice.sent_at), func.count().over())
+        .where(col(Notice.trial_id) == trial_id, col(Notice.kind) == kind)
+        .order_by(col(Notice.key))
+        .limit(limit)
+    )
+    rows = (await s.exec(q)).all()  # type: ignore[call-overload]  # a Core select: exec() runs it
+    found = [NoticeView(kind=k, recipient=r, sent_at=at) for k, r, at, _ in rows]
+    return found, (rows[0][3] if rows else 0)

@@ -105,10 +105,11 @@ async def open_trial(db: Database, inp: TrialInput, workflow_id: str) -> None:
     log.info("trial opened", trial_id=inp.trial_id, new_customer=inp.new_customer)
 
 
-async def _open_trial(s: AsyncSession, inp: TrialInput, workflow_id: str) -> None:
+async def _open_trial(s: AsyncSession, inp: TrialInput, workflow_id: str) -> Trial | None:
+    """The new trial (None: it was there already, a retry after the commit)."""
     now = _now()
     if await s.get(Trial, inp.trial_id) is not None:
-        return  # a retry after the commit
+        return None
     if not inp.new_customer:
         conflicts = await services_conflicts(
             s, inp.customer_org_id, inp.services, partner_org_id=inp.partner_org_id
@@ -164,23 +165,23 @@ async def _open_trial(s: AsyncSession, inp: TrialInput, workflow_id: str) -> Non
         )
         .on_conflict_do_nothing()
     )
-    s.add(
-        Trial(
-            id=inp.trial_id,
-            workflow_id=workflow_id,
-            partner_org_id=inp.partner_org_id,
-            customer_org_id=inp.customer_org_id,
-            started_by=inp.started_by,
-            customer_admin_email=inp.customer_admin_email,
-            new_customer=inp.new_customer,
-            services=list(inp.services),
-            license_count=inp.license_count,
-            days=inp.days,
-            state="pending_consent" if inp.needs_consent else "awaiting_provisioning",
-            created_at=now,
-            updated_at=now,
-        )
+    trial = Trial(
+        id=inp.trial_id,
+        workflow_id=workflow_id,
+        partner_org_id=inp.partner_org_id,
+        customer_org_id=inp.customer_org_id,
+        started_by=inp.started_by,
+        customer_admin_email=inp.customer_admin_email,
+        new_customer=inp.new_customer,
+        services=list(inp.services),
+        license_count=inp.license_count,
+        days=inp.days,
+        state="pending_consent" if inp.needs_consent else "awaiting_provisioning",
+        created_at=now,
+        updated_at=now,
     )
+    s.add(trial)
+    return trial
 
 
 async def record_trial(db: Database, status: TrialStatus) -> None:
@@ -353,18 +354,18 @@ async def migrate_to_free_org(db: Database, trial_id: str) -> str:
 async def _migrate(s: AsyncSession, trial: Trial) -> str:
     free_id = f"free-{trial.id}"
     org = await _org(s, trial.customer_org_id)
-    if await s.get(Org, free_id) is None:
-        s.add(
-            Org(
-                id=free_id,
-                kind="free",
-                name=f"{org.name} (free)"[:200],
-                country=org.country,
-                region=org.region,
-                created_at=_now(),
-            )
+    await s.exec(
+        insert(Org)
+        .values(
+            id=free_id,
+            kind="free",
+            name=f"{org.name} (free)"[:200],
+            country=org.country,
+            region=org.region,
+            created_at=_now(),
         )
-        await s.flush()
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
     await s.exec(
         update(OrgUser).where(col(OrgUser.org_id) == org.id).values(org_id=free_id, admin_role=None)
     )
@@ -463,10 +464,19 @@ async def _step(
     s: AsyncSession, st: TrialStep, workflow_id: str | None
 ) -> tuple[StepResult, list[str]]:
     result = StepResult()
+    record = dict(st.record)
+    created = None
     if st.open is not None:
-        await _open_trial(s, st.open, workflow_id or f"trial-{st.trial_id}")
+        created = await _open_trial(s, st.open, workflow_id or f"trial-{st.trial_id}")
+        if created is not None:  # the read model written with the row, not updated after
+            for k, v in _record_values(record).items():
+                setattr(created, k, v)
+            record = {}
         await s.flush()
-    trial = await _opened(s, st.trial_id)
+    trial = created or await _opened(s, st.trial_id)
+    # Held for the step: the session's identity map keeps only what is referenced, and
+    # several effects and the notices read the customer org.
+    org = await s.get(Org, trial.customer_org_id) if _needs_org(st) else None
     if st.consent is not None:
         if not await _is_full_admin(s, trial.customer_org_id, st.consent.accepted_by):
             return StepResult(accepted=False), []  # TR-C3: nothing is written
@@ -479,7 +489,6 @@ async def _step(
         await _provision(s, trial, st.provision)
     if st.convert is not None:
         await _convert(s, trial, st.convert)
-    record = dict(st.record)
     if st.end_services is not None:
         result.retained = await _end_services(s, trial, st.end_services)
         if result.retained == 0:  # nothing retained, nothing to release (the workflow agrees)
@@ -489,16 +498,28 @@ async def _step(
     if st.release_numbers:
         result.released = await _release_numbers(s, trial.id)
     await _record(s, trial.id, record)
-    keys = [k for b in st.notices for k in await notices.enqueue_in(s, trial, b, workflow_id)]
+    keys = [k for b in st.notices for k in await notices.enqueue_in(s, trial, b, workflow_id, org)]
     return result, keys
 
 
+def _needs_org(st: TrialStep) -> bool:
+    return bool(st.provision or st.end_services or st.migrate)
+
+
+def _record_values(record: dict[str, Any]) -> dict[str, Any]:
+    """The read model's changed fields, validated as ``TrialRecord``."""
+    return TrialRecord.model_validate(record).model_dump(include=set(record))
+
+
 async def _record(s: AsyncSession, trial_id: str, record: dict[str, Any]) -> None:
-    """The read model's changed fields (validated as ``TrialRecord``)."""
+    """The read model's changed fields."""
     if not record:
         return
-    values = TrialRecord.model_validate(record).model_dump(include=set(record))
-    await s.exec(update(Trial).where(col(Trial.id) == trial_id).values(**values, updated_at=_now()))
+    await s.exec(
+        update(Trial)
+        .where(col(Trial.id) == trial_id)
+        .values(**_record_values(record), updated_at=_now())
+    )
 
 
 async def mail_users(
@@ -522,7 +543,7 @@ async def mail_users(
             await notices.enqueue_users(s, trial, mass.notice, workflow_id)
             if mass.then is None:
                 await _record(s, trial.id, mass.record)
-    total = await notices.deliver_kind(
+    await notices.deliver_kind(
         db,
         mailer,
         mass.trial_id,
@@ -532,12 +553,14 @@ async def mail_users(
         progress=progress,
     )
     result = StepResult()
-    if mass.then is not None:
-        then = mass.then.model_copy(update={"record": {**mass.then.record, **mass.record}})
-        with unhealable("trial step", mass.trial_id):
-            async with db.session() as s:
-                result, _ = await _step(s, then, workflow_id)
-    result.notices = await notices.views(db, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT)
-    result.notices_total = total
-    log.info("users told", trial_id=mass.trial_id, kind=mass.notice.kind, count=total)
+    with unhealable("trial step", mass.trial_id):
+        async with db.session() as s:
+            if mass.then is not None:
+                record = {**mass.then.record, **mass.record}
+                result, _ = await _step(s, mass.then.model_copy(update={"record": record}), None)
+            result.notices, result.notices_total = await notices.views(
+                s, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT
+            )
+    n = result.notices_total
+    log.info("users told", trial_id=mass.trial_id, kind=mass.notice.kind, count=n)
     return result
