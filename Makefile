@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 UV     := uv==0.13.9
 # pytest-xdist workers for `make test` (docs/testing.md): `make test PYTEST_WORKERS=0` runs serially.
-PYTEST_WORKERS ?= 0
+PYTEST_WORKERS ?= auto
 
 .PHONY: dev test lint install lock clean
 
@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

