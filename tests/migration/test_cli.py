@@ -57,6 +57,11 @@ async def test_px_8_cli_precheck_start_report_approve(
     wid = out["id"]
     assert out["progress"]["phase"] == "review" and out["progress"]["done"] == 6
 
+    # the live bar (users done / failed / left, rate, time left), drawn once settled
+    r = await asyncio.to_thread(_cli, mig, database_url, task_queue, "status", wid, "--watch")
+    assert r.returncode == 0, r.stderr
+    assert "6/6 failed 0 · left 0" in r.stdout and "waiting for: the partner's admin" in r.stdout
+
     report = tmp_path / "report.csv"
     r = await asyncio.to_thread(
         _cli, mig, database_url, task_queue, "report", wid, "--out", str(report)
