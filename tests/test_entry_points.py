@@ -45,34 +45,44 @@ def test_run_then_exit_keeps_codes_tracebacks_and_atexit_hooks() -> None:
 
 
 @pytest.mark.devserver
-def test_a_cli_command_that_talks_to_temporal_exits_0_fifty_times_in_fifty(dev_env) -> None:
+def test_a_cli_command_that_talks_to_temporal_exits_0_every_time(dev_env) -> None:
     """CPython's finalization aborted (exit 134, sdk-python#300) about 1 run in 6 of a command
-    that had used the Temporal client: 5 of 36 here before the fix. 50 runs, 4 at a time."""
+    that had used the Temporal client: 5 of 36 here before the fix. 100 runs of the console
+    script's main(), each a process forked from one that imported the CLI once (tests/
+    cli_forks.py: a run's import was most of its cost), 4 at a time, then 4 runs of the
+    installed script itself. Forked runs finalizing as before the fix aborted 10 of 136 (7%):
+    100 of them miss the bug less often (0.05%) than 50 fresh ones did at 1 in 6 (0.01%) or
+    5 in 36 (0.05%)."""
     envvars = {
         **os.environ,
         "LIFECYCLES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "LIFECYCLES_TEMPORAL_NAMESPACE": dev_env.client.namespace,
         "LIFECYCLES_METRICS_BIND": "",
     }
+    # A visibility query: a real RPC through the client's Rust core, no worker needed.
+    command = ["devices", "overdue", "--json"]
+    forked = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "cli_forks.py"), "100", "4", "--", *command],
+        env=envvars,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert forked.returncode == 0, forked.stderr[-3000:]
+    results = [(r["code"], r["out"], r["err"]) for r in json.loads(forked.stdout)]
 
-    def once(_: int) -> tuple[int, str]:
-        # A visibility query: a real RPC through the client's Rust core, no worker needed.
+    def once(_: int) -> tuple[int, str, str]:
         out = subprocess.run(
-            [LIFECYCLES, "devices", "overdue", "--json"],
-            env=envvars,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            [LIFECYCLES, *command], env=envvars, capture_output=True, text=True, timeout=120
         )
-        if out.returncode == 0:
-            assert json.loads(out.stdout) == []  # the work was done, and said so
-        return out.returncode, out.stderr[-2000:]
+        return out.returncode, out.stdout, out.stderr[-2000:]
 
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(once, range(50)))
-    codes = Counter(code for code, _ in results)
-    assert codes == {0: 50}, (codes, [err for code, err in results if code][:2])
+        results += list(pool.map(once, range(4)))
+    codes = Counter(code for code, _, _ in results)
+    assert codes == {0: 104}, (codes, [err for code, _, err in results if code][:2])
+    assert {out for _, out, _ in results} == {"[]\n"}  # the work was done, and said so
 
 
 def _settings(tmp_path: Path, port: int) -> Settings:
