@@ -1,8 +1,9 @@
 """Who is owed which trial notice (TR-C1, TR-S5, TR-S7, TR-E1, TR-E3), and its words.
 
 The rows go through the shared outbox (models/common/outbox.py) under unique keys
-``trial:<trial>:<kind>:<round>:<recipient>``, so each is written exactly once; they are sent
-in batches, one SMTP connection and one transaction per batch (``deliver``, ``deliver_kind``).
+``trial:<trial>:<kind>:<round>:<recipient>``, so each is written exactly once. A step's few
+notices are written and sent in the step's transaction (``send_in``); TR-E3's, to every user,
+in batches, one SMTP connection and one transaction per batch (``deliver_kind``).
 """
 
 from __future__ import annotations
@@ -203,6 +204,71 @@ async def enqueue_in(
     return [row["key"] for row in rows]
 
 
+async def send_in(
+    s: AsyncSession,
+    mailer: Mailer,
+    trial: Trial,
+    batch: NoticeBatch,
+    workflow_id: str | None,
+    org: Org | None = None,
+) -> list[NoticeView]:
+    """A step's notices (a few admins) inside its transaction: the rows are written already
+    marked sent, the ones this attempt wrote are sent over one connection, and the step
+    commits after. A relay that fails rolls the whole step back; a second attempt at once
+    waits on the first one's keys and sends only what the first did not write. (A crash
+    between the hand-off and the commit resends: the Message-ID is the outbox key.)"""
+    context = await _context(s, trial, batch, org)
+    texts: dict[str, tuple[str, str]] = {}
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for r in await recipients(s, trial, batch.kind):
+        if r.audience not in texts:
+            texts[r.audience] = render(batch.kind, r.audience, context, TEMPLATES)
+        subject, body = texts[r.audience]
+        rows.append(
+            dict(
+                key=notice_key(trial.id, batch.kind, batch.round, r.email),
+                kind=batch.kind,
+                recipient=r.email,
+                subject=subject,
+                body=body,
+                due_at=batch.due_at,
+                workflow_id=workflow_id,
+                trial_id=trial.id,
+                created_at=now,
+                sent_at=now,
+                transport=mailer.transport,
+            )
+        )
+    if not rows:
+        return []
+    written = set(
+        (
+            await s.exec(
+                insert(Notice)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(col(Notice.key))
+            )
+        ).scalars()
+    )
+    new = [r for r in rows if r["key"] in written]
+    if new:
+        await mailer.send_many(
+            [Outgoing(r["recipient"], r["subject"], r["body"], r["key"]) for r in new]
+        )
+    sent_at: dict[str, datetime] = {r["key"]: now for r in new}
+    if len(new) < len(rows):  # written by an earlier attempt: as they are
+        q = select(Notice.key, Notice.sent_at).where(
+            col(Notice.key).in_([r["key"] for r in rows if r["key"] not in written])
+        )
+        sent_at.update({k: at for k, at in (await s.exec(q)).all() if at is not None})
+    return [
+        NoticeView(kind=r["kind"], recipient=r["recipient"], sent_at=sent_at.get(r["key"]))
+        for r in rows
+    ]
+
+
 async def enqueue_users(
     s: AsyncSession, trial: Trial, batch: NoticeBatch, workflow_id: str | None
 ) -> None:
@@ -251,35 +317,8 @@ async def _send(s: AsyncSession, mailer: Mailer, rows: Sequence[Notice]) -> None
 
 
 def _unsent() -> Any:
+    """Unsent rows, locked while they are sent (two attempts never both send one)."""
     return select(Notice).where(col(Notice.sent_at).is_(None)).with_for_update(skip_locked=True)
-
-
-async def deliver(db: Database, mailer: Mailer, keys: list[str]) -> list[NoticeView]:
-    """Send what is unsent of ``keys``, a batch per transaction (the rows are locked while
-    they are sent, so two attempts cannot both send one; a crash after the SMTP hand-off but
-    before the commit can resend, which is why the Message-ID is the outbox key), and return
-    every one's view, in the order of ``keys``."""
-    by_key: dict[str, NoticeView] = {}
-    for i in range(0, len(keys), BATCH):
-        chunk = keys[i : i + BATCH]
-        async with db.session() as s:
-            rows = list(
-                (
-                    await s.exec(
-                        select(Notice)
-                        .where(col(Notice.key).in_(chunk))
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            )
-            await _send(s, mailer, [r for r in rows if r.sent_at is None])
-            if len(rows) < len(chunk):  # another attempt holds some: read them as they are
-                got = {r.key for r in rows}
-                q = select(Notice).where(col(Notice.key).in_([k for k in chunk if k not in got]))
-                rows += (await s.exec(q)).all()
-            for r in rows:
-                by_key[r.key] = NoticeView(kind=r.kind, recipient=r.recipient, sent_at=r.sent_at)
-    return [by_key[k] for k in keys if k in by_key]
 
 
 async def deliver_kind(

@@ -435,8 +435,8 @@ async def _remove_pending(s: AsyncSession, trial: Trial) -> None:
 
 
 async def step(db: Database, mailer: Mailer, st: TrialStep, workflow_id: str | None) -> StepResult:
-    """One step of a trial: its effects, the outbox rows of its notices and the read model's
-    changed fields in one transaction; then the notices are sent (``notices.deliver``).
+    """One step of a trial: its effects, its notices (written to the outbox and sent) and
+    the read model's changed fields, in one transaction (``notices.send_in``).
 
     Every effect is idempotent, so a retried step (or one whose worker died after the
     commit) does nothing twice. A refusal (TR-S6: a service the org cannot trial) or a value
@@ -444,7 +444,7 @@ async def step(db: Database, mailer: Mailer, st: TrialStep, workflow_id: str | N
     try:
         with unhealable("trial step", st.trial_id):
             async with db.session() as s:
-                result, keys = await _step(s, st, workflow_id)
+                result = await _step(s, st, workflow_id, mailer)
     except ApplicationError as err:
         # Two first steps at once (a retry after a timeout): the one that committed wins,
         # and this one does the rest of the step again.
@@ -454,15 +454,12 @@ async def step(db: Database, mailer: Mailer, st: TrialStep, workflow_id: str | N
             if await s.get(Trial, st.trial_id) is None:
                 raise
         return await step(db, mailer, st.model_copy(update={"open": None}), workflow_id)
-    if keys:
-        views = await notices.deliver(db, mailer, keys)
-        result.notices, result.notices_total = views[:VIEWS_KEPT], len(views)
     return result
 
 
 async def _step(
-    s: AsyncSession, st: TrialStep, workflow_id: str | None
-) -> tuple[StepResult, list[str]]:
+    s: AsyncSession, st: TrialStep, workflow_id: str | None, mailer: Mailer | None = None
+) -> StepResult:
     result = StepResult()
     record = dict(st.record)
     created = None
@@ -479,7 +476,7 @@ async def _step(
     org = await s.get(Org, trial.customer_org_id) if _needs_org(st) else None
     if st.consent is not None:
         if not await _is_full_admin(s, trial.customer_org_id, st.consent.accepted_by):
-            return StepResult(accepted=False), []  # TR-C3: nothing is written
+            return StepResult(accepted=False)  # TR-C3: nothing is written
         await _record_consent(s, trial, st.consent.partner_admin_level)
     if st.check_services:
         await _check_services(s, trial, st.check_services)
@@ -498,8 +495,13 @@ async def _step(
     if st.release_numbers:
         result.released = await _release_numbers(s, trial.id)
     await _record(s, trial.id, record)
-    keys = [k for b in st.notices for k in await notices.enqueue_in(s, trial, b, workflow_id, org)]
-    return result, keys
+    if st.notices:
+        assert mailer is not None, "a step with notices is given the mailer"
+        views = []
+        for b in st.notices:
+            views += await notices.send_in(s, mailer, trial, b, workflow_id, org)
+        result.notices, result.notices_total = views[:VIEWS_KEPT], len(views)
+    return result
 
 
 def _needs_org(st: TrialStep) -> bool:
@@ -557,7 +559,7 @@ async def mail_users(
         async with db.session() as s:
             if mass.then is not None:
                 record = {**mass.then.record, **mass.record}
-                result, _ = await _step(s, mass.then.model_copy(update={"record": record}), None)
+                result = await _step(s, mass.then.model_copy(update={"record": record}), None)
             result.notices, result.notices_total = await notices.views(
                 s, mass.trial_id, mass.notice.kind, limit=VIEWS_KEPT
             )
