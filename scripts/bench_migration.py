@@ -147,12 +147,13 @@ async def _stack(tmp: Path) -> AsyncIterator[tuple[str, str]]:
         )
         temporal = await asyncio.to_thread(stack.temporal_server, settings)
         from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        from workers.client import data_converter
 
         for attempt in range(100):  # the port answers before the frontend is healthy
             try:
                 client = await Client.connect(
-                    settings.temporal_address, data_converter=pydantic_data_converter
+                    settings.temporal_address, data_converter=data_converter()
                 )
                 break
             except RuntimeError:

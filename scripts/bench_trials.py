@@ -73,18 +73,18 @@ def _peak_rss_kb() -> int:
 async def _worker_process(address: str, database_url: str, task_queue: str, phase: str) -> None:
     """Serve ``task_queue`` until stdin closes (or says ``stop``); report peak RSS on stdout."""
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
     from activities.common import Deps
     from models.common.db import Database
     from models.common.mail import Mailer
+    from workers.client import data_converter
     from workers.logging import configure_logging
     from workers.settings import Settings
     from workers.worker import build_worker
 
     configure_logging("json", "WARNING")
     settings = Settings(day_seconds=DAY_SECONDS, graceful_shutdown_seconds=2.0, metrics_bind="")
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=data_converter())
     db = Database(database_url, pool_size=min(settings.max_concurrent_activities, 20))
     deps = Deps(db=db, mailer=Mailer(smtp_url=None, mail_from="bench@localhost"))
     baseline = phase == "baseline"  # the same worker, with the baseline registered beside
@@ -316,13 +316,13 @@ async def _notices(db: Any, trial_ids: list[str]) -> dict[str, Any]:
 
 async def main_async(trials: int = 100, concurrency: int = 50) -> dict[str, Any]:
     """Run both phases on a stack of our own; return the figures (and the markdown table)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     import workflows.search_attributes
     from models.common.db import Database, upgrade
     from models.trials.contract import NewCustomer, TrialRequest
     from scripts.binaries import temporal_cli
+    from workers.client import data_converter
     from workers.settings import Settings
     from workers.starter import start_trial
 
@@ -334,7 +334,7 @@ async def main_async(trials: int = 100, concurrency: int = 50) -> dict[str, Any]
             async with await WorkflowEnvironment.start_local(
                 dev_server_existing_path=str(temporal_cli()),
                 search_attributes=workflows.search_attributes.ALL,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(),
                 dev_server_database_filename=str(tmp / "temporal.db"),
                 dev_server_log_level="error",
             ) as env:

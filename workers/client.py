@@ -1,12 +1,15 @@
-"""The one place a Temporal client is built: every app uses the pydantic data converter."""
+"""The one place a Temporal client is built: every app uses the pydantic data converter, with
+the payload codec of ``LIFECYCLES_CODEC_KEYS`` (workers/codec.py) when keys are set."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from workers.codec import codec_from, with_codec
 from workers.settings import Settings
 
 _runtime: Runtime | None = None
@@ -36,13 +39,18 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def data_converter() -> DataConverter:
+    """The pydantic converter, encrypting payloads when codec keys are set."""
+    return with_codec(pydantic_data_converter, codec_from())
+
+
 async def connect(settings: Settings, *, with_metrics: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         runtime=runtime(settings) if with_metrics else None,
     )
 

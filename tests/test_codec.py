@@ -1,0 +1,133 @@
+"""Payload encryption (issue 9, personal data in Temporal): workers/codec.py, api/codec.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workers.codec import (
+    ENCODING,
+    KEY_ID,
+    CodecError,
+    CodecSettings,
+    EncryptionCodec,
+    codec_from,
+    ensure_dev_key,
+    new_key_text,
+    parse_keys,
+    with_codec,
+)
+
+OLD = new_key_text("old")
+NEW = new_key_text("new")
+
+
+def _plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())
+
+
+async def test_round_trip_encrypts_and_marks_the_key() -> None:
+    codec = EncryptionCodec(parse_keys(OLD))
+    original = _plain("admin@newco.test")
+    [sealed] = await codec.encode([original])
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID] == b"old"
+    assert b"admin@newco.test" not in sealed.SerializeToString()
+    assert await codec.decode([sealed]) == [original]
+
+
+async def test_rotation_new_key_encrypts_old_keys_still_decrypt() -> None:
+    [by_old] = await EncryptionCodec(parse_keys(OLD)).encode([_plain("a@b.test")])
+    rotated = EncryptionCodec(parse_keys(f"{NEW},{OLD}"))
+    assert await rotated.decode([by_old]) == [_plain("a@b.test")]
+    [by_new] = await rotated.encode([_plain("c@d.test")])
+    assert by_new.metadata[KEY_ID] == b"new"
+    # a key that is no longer listed: a clear error naming it, never garbage
+    with pytest.raises(CodecError, match=r"key 'old'.*not in LIFECYCLES_CODEC_KEYS"):
+        await EncryptionCodec(parse_keys(NEW)).decode([by_old])
+    # the same id under another key: refused, not decoded
+    other_old = new_key_text("old")
+    with pytest.raises(CodecError, match="does not decrypt"):
+        await EncryptionCodec(parse_keys(other_old)).decode([by_old])
+
+
+async def test_plain_payloads_pass_through_unchanged() -> None:
+    codec = EncryptionCodec(parse_keys(OLD))
+    plain = [_plain("x"), Payload(metadata={"encoding": b"binary/null"})]
+    assert await codec.decode(plain) == plain
+
+
+def test_key_list_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    short = base64.b64encode(b"k" * 16).decode()
+    for text, msg in [
+        (f"a:{short}", "16 bytes"),
+        ("nocolon", "expected id:base64-key"),
+        ("a:not*base64", "not base64"),
+        (f"{OLD},{OLD}", "listed twice"),
+    ]:
+        with pytest.raises(CodecError, match=msg):
+            parse_keys(text)
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS", raising=False)
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS_FILE", raising=False)
+    assert codec_from() is None  # empty: no encryption
+    monkeypatch.setenv("LIFECYCLES_CODEC_KEYS", f"{NEW},{OLD}")
+    codec = codec_from()
+    assert codec is not None and codec.key_id == "new"
+
+
+def test_dev_key_written_once_mode_0600(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS", raising=False)
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS_FILE", raising=False)
+    path = ensure_dev_key(tmp_path)
+    assert path is not None and path.stat().st_mode & 0o777 == 0o600
+    first = path.read_text()
+    codec = codec_from(CodecSettings())
+    assert codec is not None and codec.key_id == "dev1"
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS_FILE")
+    assert ensure_dev_key(tmp_path) == path and path.read_text() == first  # kept
+    monkeypatch.setenv("LIFECYCLES_CODEC_KEYS", NEW)
+    assert ensure_dev_key(tmp_path / "other") is None  # configured keys win
+
+
+def _encrypting(client: Client, keys: str) -> Client:
+    config = client.config()
+    config["data_converter"] = with_codec(
+        pydantic_data_converter, EncryptionCodec(parse_keys(keys))
+    )
+    return Client(**config)
+
+
+async def test_trial_history_holds_no_personal_data_in_clear(env, db, world, deps, task_queue):
+    """A trial run by an encrypting client and worker: its raw history (read without the codec)
+    holds neither the admin's email nor the company; the codec's client reads it all."""
+    from models.trials.contract import ProvisionRequest
+    from tests.trials.helpers import until
+    from workers.settings import Settings
+    from workers.starter import start_trial
+    from workers.worker import build_worker
+    from workflows.trials.workflow import TrialLifecycle
+
+    enc = _encrypting(env.client, f"{NEW},{OLD}")
+    req = world.request()
+    async with build_worker(enc, deps, task_queue=task_queue):
+        handle = await start_trial(enc, db, Settings(), req, task_queue=task_queue)
+        status = await handle.execute_update(TrialLifecycle.provision, ProvisionRequest())
+        assert status.state == "active"  # an update and activities, all encrypted
+        status = await until(handle, lambda st: st.notices)
+        assert "welcome" in [n.kind for n in status.notices]
+    raw = await env.client.get_workflow_handle(handle.id).fetch_history()
+    stored = b"".join(e.SerializeToString() for e in raw.events)
+    assert ENCODING in stored
+    assert any(e.HasField("activity_task_scheduled_event_attributes") for e in raw.events)
+    for secret in (b"admin@newco.test", b"NewCo", b"sales@partner.test"):
+        assert secret not in stored
+    decoded = await enc.get_workflow_handle(handle.id).fetch_history()
+    assert decoded.events  # the codec client reads the same history
+    started = decoded.events[0].workflow_execution_started_event_attributes
+    [inp] = await enc.data_converter.decode(started.input.payloads)
+    assert inp["customer"]["admin_email"] == "admin@newco.test"
