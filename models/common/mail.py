@@ -39,9 +39,10 @@ class Mailer:
         return await self.send_many([Outgoing(to, subject, body, message_id)])
 
     async def send_many(self, messages: Sequence[Outgoing]) -> str:
-        """Send several emails over one SMTP connection (one login for the lot). Raises if
-        one fails: the caller then counts none of the batch as sent and tries it again (the
-        Message-ID lets receivers drop what had already gone)."""
+        """Send several emails over one SMTP connection (one login for the lot). Raises
+        ``MailFailed`` (codes, no addresses) if one fails: the caller then counts none of
+        the batch as sent and tries it again (the Message-ID lets receivers drop what had
+        already gone)."""
         if not self.smtp_url or not messages:
             return self.transport
         await asyncio.to_thread(self._send_sync, [self._message(m) for m in messages])
@@ -57,10 +58,40 @@ class Mailer:
     def _send_sync(self, msgs: Sequence[EmailMessage]) -> None:
         u = urlparse(self.smtp_url or "")
         cls = smtplib.SMTP_SSL if u.scheme == "smtps" else smtplib.SMTP
-        with cls(u.hostname or "localhost", u.port or (465 if u.scheme == "smtps" else 25)) as smtp:
-            if u.scheme == "smtp+starttls":
-                smtp.starttls()
-            if u.username:
-                smtp.login(unquote(u.username), unquote(u.password or ""))
-            for msg in msgs:
-                smtp.send_message(msg)
+        sent, connected = 0, False
+        try:
+            with cls(
+                u.hostname or "localhost", u.port or (465 if u.scheme == "smtps" else 25)
+            ) as smtp:
+                if u.scheme == "smtp+starttls":
+                    smtp.starttls()
+                if u.username:
+                    smtp.login(unquote(u.username), unquote(u.password or ""))
+                connected = True
+                for msg in msgs:
+                    smtp.send_message(msg)
+                    sent += 1
+        except smtplib.SMTPException as err:
+            where = (
+                "connecting"
+                if not connected
+                else f"message {sent + 1} of {len(msgs)}"
+                if sent < len(msgs)
+                else "closing"
+            )
+            raise MailFailed(describe_smtp_error(err, where)) from None
+
+
+class MailFailed(RuntimeError):
+    """An SMTP failure, told by its codes and the message's place in the batch: the
+    server's text quotes addresses, which stay out of logs and workflow histories."""
+
+
+def describe_smtp_error(err: smtplib.SMTPException, where: str) -> str:
+    """What failed and ``where`` (connecting, message 3 of 10, closing), without the
+    addresses the server's reply quotes."""
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in err.recipients.values()})
+        return f"SMTP refused {len(err.recipients)} recipient(s) (codes {codes}) at {where}"
+    code = getattr(err, "smtp_code", None)
+    return f"SMTP {type(err).__name__}" + (f" {code}" if code else "") + f" at {where}"
