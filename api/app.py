@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import docs, errors
+from api import codec, docs, errors
 from api.auth import RateLimiter
 from api.billing import routes as billing_routes
 from api.customers import routes as customers_routes
@@ -104,6 +104,7 @@ def create_app(
     app.include_router(orders_web.router)  # the set-up link's web wizard (SO-3..SO-13)
     app.include_router(setup_assist_routes.router)
     app.include_router(customers_routes.router)
+    app.mount("/codec", codec.create(settings))  # the Temporal UI's / CLI's remote codec
     return app
 
 

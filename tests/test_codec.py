@@ -131,3 +131,83 @@ async def test_trial_history_holds_no_personal_data_in_clear(env, db, world, dep
     started = decoded.events[0].workflow_execution_started_event_attributes
     [inp] = await enc.data_converter.decode(started.input.payloads)
     assert inp["customer"]["admin_email"] == "admin@newco.test"
+
+
+# --- the remote codec endpoint (api/codec.py) ------------------------------------------------
+
+
+def _codec_client(keys: str, token: str | None = None):
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from api import codec as codec_api
+    from api.app import create_app
+    from workers.settings import Settings
+
+    cs = CodecSettings(
+        codec_keys=SecretStr(keys), codec_auth_token=SecretStr(token) if token else None
+    )
+    app = create_app(Settings(), "postgresql://unused/none")
+    app.mount("/codec-test", codec_api.create(Settings(), cs))
+    return TestClient(app)  # no lifespan: neither PostgreSQL nor Temporal is reached
+
+
+def _wire(p: Payload) -> dict:
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+        "data": base64.b64encode(p.data).decode(),
+    }
+
+
+def test_codec_endpoint_speaks_the_remote_codec_protocol() -> None:
+    http = _codec_client(f"{NEW},{OLD}", token="s3cret")
+    auth = {"Authorization": "Bearer s3cret", "X-Namespace": "default"}
+    plain = _plain("admin@newco.test")
+    enc = http.post("/codec-test/encode", json={"payloads": [_wire(plain)]}, headers=auth)
+    assert enc.status_code == 200
+    [sealed] = enc.json()["payloads"]
+    assert base64.b64decode(sealed["metadata"]["encoding"]) == ENCODING
+    assert base64.b64decode(sealed["metadata"][KEY_ID]) == b"new"
+    dec = http.post("/codec-test/decode", json=enc.json(), headers=auth)
+    assert dec.status_code == 200 and dec.json() == {"payloads": [_wire(plain)]}
+    # plain payloads pass through; no token: 401; not the protocol's body: 400
+    same = http.post("/codec-test/decode", json={"payloads": [_wire(plain)]}, headers=auth)
+    assert same.json() == {"payloads": [_wire(plain)]}
+    assert http.post("/codec-test/decode", json={"payloads": []}).status_code == 401
+    assert http.post("/codec-test/decode", json=[1], headers=auth).status_code == 400
+    # a payload under a key no longer listed: 422 naming the key
+    [by_gone] = [_wire(p) for p in _sealed_by(new_key_text("gone"))]
+    gone = http.post("/codec-test/decode", json={"payloads": [by_gone]}, headers=auth)
+    assert gone.status_code == 422 and "'gone'" in gone.text
+
+
+def _sealed_by(key: str) -> list[Payload]:
+    import asyncio
+
+    return asyncio.run(EncryptionCodec(parse_keys(key)).encode([_plain("x")]))
+
+
+def test_codec_endpoint_cors_for_the_temporal_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFECYCLES_CODEC_KEYS", NEW)
+    http = _codec_client(NEW)
+    for origin in ("http://127.0.0.1:8233", "http://localhost:8233"):
+        pre = http.options(
+            "/codec/decode",  # the app's own mount, configured from the environment
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+            },
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == origin
+        assert pre.headers["access-control-allow-credentials"] == "true"
+        assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+    other = http.options(
+        "/codec/decode",
+        headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in other.headers
+    [sealed] = _sealed_by(NEW)
+    dec = http.post("/codec/decode", json={"payloads": [_wire(sealed)]})
+    assert dec.status_code == 200 and dec.json() == {"payloads": [_wire(_plain("x"))]}
