@@ -107,10 +107,11 @@ async def put_many(
     if not rows:
         return
     created_at = now or datetime.now(UTC)
+    # The rows as parameters, not as VALUES: a multi-VALUES statement is compiled afresh on
+    # every call (SQLAlchemy cannot cache it; 5 rows took 28 ms); this one compiles once.
     await s.exec(
-        insert(Notice)
-        .values([{"trial_id": None, **row, "created_at": created_at} for row in rows])
-        .on_conflict_do_nothing(index_elements=["key"])
+        insert(Notice).on_conflict_do_nothing(index_elements=["key"]),
+        params=[{"trial_id": None, **row, "created_at": created_at} for row in rows],
     )
 
 
