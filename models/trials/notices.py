@@ -242,16 +242,10 @@ async def send_in(
         )
     if not rows:
         return []
-    written = set(
-        (
-            await s.exec(
-                insert(Notice)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(col(Notice.key))
-            )
-        ).scalars()
-    )
+    # Rows as parameters, not as VALUES: a multi-VALUES statement is compiled afresh every
+    # time (SQLAlchemy cannot cache it); this one is compiled once.
+    stmt = insert(Notice).on_conflict_do_nothing(index_elements=["key"]).returning(col(Notice.key))
+    written = set((await s.exec(stmt, params=rows)).scalars())
     new = [r for r in rows if r["key"] in written]
     if new:
         await mailer.send_many(
