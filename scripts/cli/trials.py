@@ -186,10 +186,11 @@ def accept_consent(
     grant_full_admin: bool = typer.Option(False, "--grant-full-admin/--provisioning-admin"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """The customer's full admin accepts (TR-C2, TR-C4)."""
-    _signal(
+    """The customer's full admin accepts (TR-C2, TR-C4); a refusal (not a full admin, not
+    pending, the window closed) is answered with its rule and exit 2."""
+    _update(
         trial_id,
-        _workflow().accept_consent,
+        _workflow().give_consent,
         _command(AcceptConsent, "TR-C3", accepted_by=by, grant_full_admin=grant_full_admin),
         as_json,
     )
