@@ -20,6 +20,7 @@ import structlog
 from models.common.db import upgrade
 from scripts import devenv, stack
 from workers.client import connect, register_search_attributes
+from workers.codec import ensure_dev_key
 from workers.logging import configure_logging
 from workers.settings import Settings
 from workers.worker import run_worker
@@ -160,4 +161,5 @@ def main(settings: Settings | None = None) -> None:
         print(f"lifecycles dev: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     with lock:
+        ensure_dev_key(settings.data_dir)  # issue 9: payloads encrypted, <data dir>/codec.keys
         asyncio.run(_run(settings))

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts.binaries import temporal_cli
+from workers.codec import CodecSettings
 from workers.settings import Settings
 
 
@@ -67,6 +68,11 @@ def variables(settings: Settings) -> dict[str, str]:
     for temporal_name, ours, file in tls:
         if file:
             out[temporal_name] = out[f"LIFECYCLES_TEMPORAL_{ours}"] = str(file.absolute())
+    codec = CodecSettings()  # issue 9: the key file's path, never a key; the CLI's codec
+    if codec.codec_keys_file is not None and not codec.codec_keys.get_secret_value():
+        out["LIFECYCLES_CODEC_KEYS_FILE"] = str(codec.codec_keys_file.absolute())
+    if codec.key_text():
+        out["TEMPORAL_CODEC_ENDPOINT"] = f"http://{settings.api_bind}/codec"
     if settings.database_url:
         from sqlalchemy.engine import make_url
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 
 from scripts.binaries import temporal_cli
+from workers.codec import codec_from
 from workers.settings import Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -130,6 +131,8 @@ def temporal_server(settings: Settings, wait_seconds: float = 60.0) -> TemporalD
         "--log-level",
         "error",
     ]
+    if codec_from() is not None:  # the UI shows encrypted payloads decoded (api/codec.py)
+        args += ["--ui-codec-endpoint", f"http://{settings.api_bind}/codec"]
     for key in SEARCH_ATTRIBUTES:
         kind = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}[key.indexed_value_type.name]
         args += ["--search-attribute", f"{key.name}={kind}"]

@@ -211,3 +211,20 @@ def test_codec_endpoint_cors_for_the_temporal_ui(monkeypatch: pytest.MonkeyPatch
     [sealed] = _sealed_by(NEW)
     dec = http.post("/codec/decode", json={"payloads": [_wire(sealed)]})
     assert dec.status_code == 200 and dec.json() == {"payloads": [_wire(_plain("x"))]}
+
+
+def test_dev_env_file_names_the_key_file_and_codec_endpoint_never_a_key(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import devenv
+    from workers.settings import Settings
+
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS", raising=False)
+    monkeypatch.delenv("LIFECYCLES_CODEC_KEYS_FILE", raising=False)
+    settings = Settings(data_dir=tmp_path, api_bind="127.0.0.1:18999")
+    assert "TEMPORAL_CODEC_ENDPOINT" not in devenv.variables(settings)  # no key: no codec
+    path = ensure_dev_key(tmp_path)  # what `make dev` does first
+    out = devenv.variables(settings)
+    assert out["LIFECYCLES_CODEC_KEYS_FILE"] == str(path)
+    assert out["TEMPORAL_CODEC_ENDPOINT"] == "http://127.0.0.1:18999/codec"
+    assert path is not None and path.read_text().split(":")[1].strip() not in str(out)
