@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, func, literal, update
+from sqlalchemy import DateTime, String, func, literal, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -204,6 +204,35 @@ async def enqueue_in(
     return [row["key"] for row in rows]
 
 
+# One statement whatever the number of rows (arrays, one text): a multi-VALUES or an
+# executemany-with-RETURNING statement is compiled, or its text parsed, afresh every time.
+_SEND_IN = text(
+    "INSERT INTO notice (key, kind, recipient, subject, body, due_at, workflow_id, trial_id,"
+    " created_at, sent_at, transport)"
+    " SELECT t.key, :kind, t.recipient, t.subject, t.body, :due_at, :workflow_id, :trial_id,"
+    " :now, :now, :transport"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:recipients AS text[]),"
+    " CAST(:subjects AS text[]), CAST(:bodies AS text[])) AS t(key, recipient, subject, body)"
+    " ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    first = rows[0]
+    return {
+        "kind": first["kind"],
+        "due_at": first["due_at"],
+        "workflow_id": first["workflow_id"],
+        "trial_id": first["trial_id"],
+        "now": first["sent_at"],
+        "transport": first["transport"],
+        "keys": [r["key"] for r in rows],
+        "recipients": [r["recipient"] for r in rows],
+        "subjects": [r["subject"] for r in rows],
+        "bodies": [r["body"] for r in rows],
+    }
+
+
 async def send_in(
     s: AsyncSession,
     mailer: Mailer,
@@ -242,10 +271,7 @@ async def send_in(
         )
     if not rows:
         return []
-    # Rows as parameters, not as VALUES: a multi-VALUES statement is compiled afresh every
-    # time (SQLAlchemy cannot cache it); this one is compiled once.
-    stmt = insert(Notice).on_conflict_do_nothing(index_elements=["key"]).returning(col(Notice.key))
-    written = set((await s.exec(stmt, params=rows)).scalars())
+    written = set((await s.exec(_SEND_IN, params=_columns(rows))).scalars())  # type: ignore[call-overload]  # text(): exec() runs it
     new = [r for r in rows if r["key"] in written]
     if new:
         await mailer.send_many(
