@@ -10,6 +10,8 @@ import traceback
 import uuid
 from collections.abc import Mapping
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
@@ -66,6 +69,15 @@ def not_found(what: str = "resource") -> ApiError:
 
 
 RETRY_AFTER_SECONDS = 5
+# Errors that mean "not now": the database's connection lost or refused (a restart), a
+# serialization failure or deadlock (psycopg's TransactionRollback is an OperationalError).
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+TEMPORAL_AWAY = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 def unavailable(what: str) -> ApiError:
@@ -172,6 +184,26 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:  # every method the path serves, not one route's
             headers["Allow"] = allowed_methods(request)
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    async def _away(request: Request, exc: Exception) -> JSONResponse:
+        """PostgreSQL or Temporal not answering (a restart, a failover): 503 with
+        Retry-After, as a client should retry, never a 500 (issue 9, the fault campaign)."""
+        log.warning("dependency unavailable", path=request.url.path, **crash_fields(exc))
+        return error_response(
+            503,
+            P.UNAVAILABLE,
+            "a service this API needs is not answering; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for away in UNAVAILABLE:
+        app.add_exception_handler(away, _away)
+
+    @app.exception_handler(RPCError)
+    async def _rpc(request: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in TEMPORAL_AWAY:
+            return await _away(request, exc)
+        return await _crash(request, exc)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
