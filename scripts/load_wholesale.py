@@ -1,11 +1,11 @@
 """Wholesale burst against the engine's ceiling, measured side by side in one run (issue 14, P2).
 
-    python -m scripts.load_wholesale [-n 1000] [-m 10] [-c 50] [--api-workers 2] [--profile DIR]
+    python -m scripts.load_wholesale [-n 1000] [-m 10] [-c 50] [--profile DIR]
 
 Everything runs here and is stopped at the end: an embedded PostgreSQL and a Temporal dev
 server (file-backed SQLite) in a temp dir, one worker process (``workers.worker.build_worker``,
-the project's workflows plus a one-activity workflow) and ``lifecycles api`` (``--api-workers``
-uvicorn processes). Three phases, each after a warm-up:
+the project's workflows plus a one-activity workflow) and ``lifecycles api`` (one process:
+two measured no better on 2 cores). Three phases, each after a warm-up:
 
 1. ceiling: N one-activity workflows (one no-op activity, then done) started straight on the
    Temporal client, at most C in flight: the engine's workflows/s here, now;
@@ -152,7 +152,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(tmp: Path, *, api_workers: int, run: str) -> Iterator[Stack]:
+def stack(tmp: Path, *, run: str) -> Iterator[Stack]:
     """PostgreSQL, Temporal, a worker and the API, all ours; stopped on the way out."""
     from models.common.db import upgrade
     from scripts import stack as dev
@@ -184,7 +184,6 @@ def stack(tmp: Path, *, api_workers: int, run: str) -> Iterator[Stack]:
             "LIFECYCLES_TEMPORAL_ADDRESS": address,
             "LIFECYCLES_TASK_QUEUE": f"load-{run}",
             "LIFECYCLES_API_BIND": f"127.0.0.1:{port}",
-            "LIFECYCLES_API_WORKERS": str(api_workers),
             "LIFECYCLES_METRICS_BIND": "",
             "LIFECYCLES_LOG_LEVEL": "WARNING",
             "LIFECYCLES_DATA_DIR": str(tmp),
@@ -447,7 +446,6 @@ async def main_async(
     subscribers: int = 10,
     concurrency: int = 50,
     *,
-    api_workers: int = 1,
     poll: float = 0.1,
     profile: Path | None = None,
 ) -> dict[str, Any]:
@@ -457,7 +455,7 @@ async def main_async(
 
     run = f"lw{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="load-wholesale-") as tmpdir:
-        with stack(Path(tmpdir), api_workers=api_workers, run=run) as st:
+        with stack(Path(tmpdir), run=run) as st:
             client = await connect(
                 Settings(temporal_address=st.address, metrics_bind="", database_url=None)
             )
@@ -486,7 +484,6 @@ async def main_async(
         "customers": customers,
         "subscribers_per_customer": subscribers,
         "concurrency": concurrency,
-        "api_workers": api_workers,
         "poll_seconds": poll,
         "ceiling_before_per_second": ceiling_before,
         "ceiling_after_per_second": ceiling_after,
@@ -506,8 +503,7 @@ def table(d: dict[str, Any]) -> str:
     n, m = d["customers"], d["subscribers_per_customer"]
     mean = (d["ceiling_before_per_second"] + d["ceiling_after_per_second"]) / 2
     lines = [
-        f"| {n:,} × {m}, ≤ {d['concurrency']} in flight, {d['api_workers']} API process(es)"
-        " | figure |",
+        f"| {n:,} × {m}, ≤ {d['concurrency']} customers in flight | figure |",
         "|---|---|",
         f"| ceiling: one-activity workflows/s (before / after) | "
         f"{d['ceiling_before_per_second']:.1f} / {d['ceiling_after_per_second']:.1f} |",
@@ -542,7 +538,6 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--customers", "-n", type=int, default=100)
     ap.add_argument("--subscribers", "-m", type=int, default=10)
     ap.add_argument("--concurrency", "-c", type=int, default=50, help="Customers in flight.")
-    ap.add_argument("--api-workers", type=int, default=1, help="uvicorn processes of the API.")
     ap.add_argument("--poll", type=float, default=0.1, help="Seconds between status polls.")
     ap.add_argument("--profile", type=Path, help="py-spy the API and worker into this folder.")
     ap.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
@@ -555,7 +550,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.customers,
             args.subscribers,
             args.concurrency,
-            api_workers=args.api_workers,
             poll=args.poll,
             profile=args.profile,
         )
