@@ -380,17 +380,27 @@ def _function(frame: str) -> str:
 # --- the phases -----------------------------------------------------------------------------------
 
 
-async def _bounded(n: int, limit: int, job: Callable[[int], Awaitable[Any]]) -> list[Any]:
-    sem = asyncio.Semaphore(limit)
+async def lanes(
+    n: int, limit: int, job: Callable[[int], Awaitable[Any]], ramp: float = 0.0
+) -> None:
+    """Jobs 0..n-1, at most ``limit`` at once: ``limit`` lanes taking the next job in order,
+    lane k starting ``k * ramp / limit`` seconds in (so the first wave does not arrive as one
+    block)."""
+    next_i = 0
 
-    async def one(i: int) -> Any:
-        async with sem:
-            return await job(i)
+    async def lane(k: int) -> None:
+        nonlocal next_i
+        await asyncio.sleep(k * ramp / limit)
+        while next_i < n:
+            i, next_i = next_i, next_i + 1
+            await job(i)
 
-    return await asyncio.gather(*(one(i) for i in range(n)))
+    await asyncio.gather(*(lane(k) for k in range(min(limit, n))))
 
 
-async def ceiling(client: Any, task_queue: str, n: int, concurrency: int, tag: str) -> float:
+async def ceiling(
+    client: Any, task_queue: str, n: int, concurrency: int, tag: str, ramp: float
+) -> float:
     """Workflows/s of N one-activity workflows (start to result), C in flight."""
     await client.execute_workflow(LoadOneActivity.run, id=f"{tag}-warm", task_queue=task_queue)
 
@@ -398,7 +408,7 @@ async def ceiling(client: Any, task_queue: str, n: int, concurrency: int, tag: s
         await client.execute_workflow(LoadOneActivity.run, id=f"{tag}-{i}", task_queue=task_queue)
 
     t0 = time.perf_counter()
-    await _bounded(n, concurrency, one)
+    await lanes(n, concurrency, one, ramp)
     return n / (time.perf_counter() - t0)
 
 
@@ -411,6 +421,7 @@ async def burst(
     m: int,
     concurrency: int,
     poll: float,
+    ramp: float,
 ) -> dict[str, Any]:
     from scripts.loadgen import Http, Stats, _pct, one_customer
 
@@ -424,8 +435,11 @@ async def burst(
             await one_customer(http, i, run, template, m, stats, poll=poll)
 
         t0 = time.perf_counter()
-        await _bounded(n, concurrency, one)
+        await lanes(n, concurrency, one, ramp)
         t1 = time.perf_counter()
+    after_first_wave = [
+        v for i, v in stats.provisioned_after_by_customer.items() if i >= concurrency
+    ]
     done = stats.customers_done_at
     sub_start = min((a for a, _ in stats.subscriber_spans), default=t0)
     sub_end = max((b for _, b in stats.subscriber_spans), default=t1)
@@ -435,6 +449,8 @@ async def burst(
         "subscribers_per_second": n * m / (sub_end - sub_start) if n * m else 0.0,
         "p50_seconds_to_provisioned": _pct(stats.provisioned_after, 50),
         "p99_seconds_to_provisioned": _pct(stats.provisioned_after, 99),
+        "p50_after_first_wave": _pct(after_first_wave, 50),
+        "p99_after_first_wave": _pct(after_first_wave, 99),
         "requests": stats.requests,
         "retries": stats.retries,
         "failures": stats.failures[:10],
@@ -447,6 +463,7 @@ async def main_async(
     concurrency: int = 50,
     *,
     poll: float = 0.1,
+    ramp: float = 10.0,
     profile: Path | None = None,
 ) -> dict[str, Any]:
     from scripts.loadgen import count_rows, setup_world
@@ -464,16 +481,24 @@ async def main_async(
             procs = st.procs
 
             c0 = procs.cpu()
-            ceiling_before = await ceiling(client, tq, customers, concurrency, f"{run}-a")
+            ceiling_before = await ceiling(client, tq, customers, concurrency, f"{run}-a", ramp)
             c1 = procs.cpu()
             profiler = Profiler(profile, procs)
             profiler.start()
             b = await burst(
-                st.env["base"], token, template, run, customers, subscribers, concurrency, poll
+                st.env["base"],
+                token,
+                template,
+                run,
+                customers,
+                subscribers,
+                concurrency,
+                poll,
+                ramp,
             )
             c2 = procs.cpu()
             hot = profiler.stop()
-            ceiling_after = await ceiling(client, tq, customers, concurrency, f"{run}-b")
+            ceiling_after = await ceiling(client, tq, customers, concurrency, f"{run}-b", ramp)
             c3 = procs.cpu()
             rss = {role: tree_rss_mb(pid) for role, pid in procs.pids.items()}
             in_store = await count_rows(st.db_url, run)
@@ -485,6 +510,7 @@ async def main_async(
         "subscribers_per_customer": subscribers,
         "concurrency": concurrency,
         "poll_seconds": poll,
+        "ramp_seconds": ramp,
         "ceiling_before_per_second": ceiling_before,
         "ceiling_after_per_second": ceiling_after,
         "burst": b,
@@ -512,6 +538,8 @@ def table(d: dict[str, Any]) -> str:
         f"| subscribers/s | {b['subscribers_per_second']:.0f} |",
         f"| p50 / **p99** to provisioned (s) | {b['p50_seconds_to_provisioned']:.2f} / "
         f"**{b['p99_seconds_to_provisioned']:.2f}** |",
+        f"| p50 / p99 after the first {d['concurrency']} customers (s) | "
+        f"{b['p50_after_first_wave']:.2f} / {b['p99_after_first_wave']:.2f} |",
         f"| HTTP requests (retries) | {b['requests']:,} ({b['retries']}) |",
         f"| in the store: customers / subscribers | {d['store']['customers']:,} / "
         f"{d['store']['subscribers']:,} |",
@@ -539,6 +567,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--subscribers", "-m", type=int, default=10)
     ap.add_argument("--concurrency", "-c", type=int, default=50, help="Customers in flight.")
     ap.add_argument("--poll", type=float, default=0.1, help="Seconds between status polls.")
+    ap.add_argument(
+        "--ramp",
+        type=float,
+        default=10.0,
+        help="Seconds over which the C lanes start (both phases; 0: all at once).",
+    )
     ap.add_argument("--profile", type=Path, help="py-spy the API and worker into this folder.")
     ap.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
 
@@ -551,6 +585,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.subscribers,
             args.concurrency,
             poll=args.poll,
+            ramp=args.ramp,
             profile=args.profile,
         )
     )

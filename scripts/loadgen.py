@@ -151,6 +151,7 @@ def _dumps(obj: object) -> bytes:
 @dataclass
 class Stats:
     provisioned_after: list[float] = field(default_factory=list)
+    provisioned_after_by_customer: dict[int, float] = field(default_factory=dict)
     customers_done_at: list[float] = field(default_factory=list)
     subscriber_spans: list[tuple[float, float]] = field(default_factory=list)
     retries: int = 0
@@ -242,6 +243,7 @@ async def one_customer(
         await asyncio.sleep(poll)
     done = time.perf_counter()
     stats.provisioned_after.append(done - t0)
+    stats.provisioned_after_by_customer[i] = done - t0
     stats.customers_done_at.append(done)
     cid = url.rsplit("/", 1)[-1]
     s0 = time.perf_counter()
