@@ -1,75 +1,221 @@
-"""Many runs of one `lifecycles` command, each a process of its own, at the cost of one
-import: this interpreter imports the CLI once, then forks a child per run that calls the
-console script's ``main()`` with the command's arguments (the Temporal client, its Rust core
-and threads are made in each child, on connect), and reports each child's exit status.
+"""`lifecycles` commands as processes of their own, at the cost of one import.
 
-A run costs about 0.25 s of CPU instead of about 1.3 s for a fresh interpreter that imports
-everything again. Checked against the bug it guards (sdk-python#300, scripts/exits.py): with
-``--finalize`` the children leave through CPython's finalization as before the fix, and 10 of
-136 forked runs of `devices overdue` aborted (SIGABRT); through ``main()``, 0 of 136.
+A fresh `lifecycles` process spends about 1.3 s of CPU importing the CLI before it does
+anything; the CLI tests run dozens. Here one interpreter imports the CLI once and forks a
+child per command; the child takes the command's arguments, environment and folder, calls
+the console script's ``main()`` (the Temporal client, its Rust core and threads are made in
+the child, on connect) and leaves with its exit code through ``run_then_exit``; the parent
+reports the child's exit status, output and errors. A run then costs about 0.25 s of CPU.
 
-    python tests/cli_forks.py RUNS AT_ONCE [--finalize] -- devices overdue --json
+What a forked run still proves: the exit code and output of the console script's body in a
+process of its own, including how it leaves (sdk-python#300, scripts/exits.py). Checked
+against that bug: with ``--finalize`` the children leave through CPython's finalization as
+before the fix, and 10 of 136 forked runs of `devices overdue` aborted (SIGABRT); through
+``main()``, 0 of 136. What it does not: the import of the CLI in a fresh interpreter, which
+tests/test_entry_points.py runs through the installed script.
 
-prints a JSON list of ``{"code", "out", "err"}`` (code negative: killed by that signal).
+Two ways to use it:
+
+- ``lifecycles(args, env=..., cwd=..., timeout=...)`` from a test: a ``CompletedProcess``
+  like ``subprocess.run([LIFECYCLES, *args], capture_output=True, text=True)`` gives, from
+  one server process per test process (started on first use, ``--serve``).
+- ``python tests/cli_forks.py RUNS AT_ONCE [--finalize] -- devices overdue --json``: the same
+  command RUNS times, AT_ONCE at a time; prints a JSON list of ``{"code", "out", "err"}``.
+
+A code below 0 means the child was killed by that signal.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
+import time
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def main() -> None:
+# --- the forking side (a process that imported the CLI) ----------------------------------
+
+
+def _fork(
+    args: list[str], env: dict[str, str] | None, cwd: str | None, folder: str, name: str
+) -> int:
+    """Start one run in a child; return its pid. Its output goes to files in ``folder``."""
+    out = os.open(f"{folder}/{name}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(f"{folder}/{name}.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    pid = os.fork()
+    if pid == 0:  # the child: one run of the command, then leave
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            if env is not None:
+                os.environ.clear()
+                os.environ.update(env)
+            if cwd:
+                os.chdir(cwd)
+            sys.argv = ["lifecycles", *args]
+            from scripts.cli.main import app, main
+            from workers.settings import get_settings
+
+            get_settings.cache_clear()  # this run's environment
+        except BaseException:
+            os._exit(121)  # never back into the parent's loop
+        if os.environ.get("CLI_FORKS_FINALIZE"):  # as before the fix: finalize on the way out
+            try:
+                app(prog_name="lifecycles")
+            except SystemExit as stop:
+                sys.exit(stop.code)  # unwinds to the top: the interpreter finalizes
+            sys.exit(0)
+        try:
+            main()  # run_then_exit: leaves with the command's code, never returns
+        finally:
+            os._exit(120)
+    os.close(out)
+    os.close(err)
+    return pid
+
+
+def _collect(folder: str, name: str, code: int) -> dict[str, Any]:
+    with open(f"{folder}/{name}.out") as out, open(f"{folder}/{name}.err") as err:
+        result = {"code": code, "out": out.read(), "err": err.read()}
+    os.unlink(f"{folder}/{name}.out")
+    os.unlink(f"{folder}/{name}.err")
+    return result
+
+
+def _wait(pid: int, timeout: float) -> int:
+    """The child's exit status as a code; killed (SIGKILL) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def serve() -> None:
+    """One request per line on stdin (``{"args", "env", "cwd", "timeout"}``), one answer per
+    line on stdout (``{"code", "out", "err"}``), until stdin closes."""
+    sys.path.insert(0, ROOT)
+    import scripts.cli.main  # noqa: F401  # the import every run shares
+
+    answers = os.fdopen(os.dup(1), "w")
+    folder = tempfile.mkdtemp(prefix="cli-forks-")
+    for n, line in enumerate(sys.stdin):
+        req = json.loads(line)
+        pid = _fork(req["args"], req.get("env"), req.get("cwd"), folder, str(n))
+        code = _wait(pid, float(req.get("timeout") or 60))
+        answers.write(json.dumps(_collect(folder, str(n), code)) + "\n")
+        answers.flush()
+    os.rmdir(folder)
+
+
+def many() -> None:
+    """``RUNS AT_ONCE [--finalize] -- command...``: see the module's docstring."""
     sys.path.insert(0, ROOT)
     own, _, command = " ".join(sys.argv[1:]).partition(" -- ")
     runs, at_once, *flags = own.split()
-    finalize = "--finalize" in flags
-    from scripts.cli.main import app
-    from scripts.cli.main import main as console_script
+    if "--finalize" in flags:
+        os.environ["CLI_FORKS_FINALIZE"] = "1"
+    import scripts.cli.main  # noqa: F401
 
     folder = tempfile.mkdtemp(prefix="cli-forks-")
     running: dict[int, int] = {}
     codes: dict[int, int] = {}
-
-    def start(i: int) -> None:
-        out = os.open(f"{folder}/{i}.out", os.O_WRONLY | os.O_CREAT, 0o600)
-        err = os.open(f"{folder}/{i}.err", os.O_WRONLY | os.O_CREAT, 0o600)
-        pid = os.fork()
-        if pid == 0:  # the child: one run of the command, then leave
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            sys.argv = ["lifecycles", *command.split()]
-            if finalize:  # as before the fix: the interpreter finalizes on the way out
-                try:
-                    app(prog_name="lifecycles")
-                except SystemExit as stop:
-                    sys.exit(stop.code)
-                sys.exit(0)
-            console_script()  # run_then_exit: never returns
-        os.close(out)
-        os.close(err)
-        running[pid] = i
-
     started = 0
     while started < int(runs) or running:
         while started < int(runs) and len(running) < int(at_once):
-            start(started)
+            running[_fork(command.split(), None, None, folder, str(started))] = started
             started += 1
         pid, status = os.wait()
         codes[running.pop(pid)] = os.waitstatus_to_exitcode(status)
     results = []
     for i in range(int(runs)):
-        with open(f"{folder}/{i}.out") as out, open(f"{folder}/{i}.err") as err:
-            results.append({"code": codes[i], "out": out.read(), "err": err.read()[-2000:]})
-        os.unlink(f"{folder}/{i}.out")
-        os.unlink(f"{folder}/{i}.err")
+        result = _collect(folder, str(i), codes[i])
+        results.append({**result, "err": result["err"][-2000:]})
     os.rmdir(folder)
     print(json.dumps(results))
 
 
+# --- the test side ------------------------------------------------------------------------
+
+
+class _Server:
+    """The forking process of this test process (one per xdist worker), started on first
+    use; calls from several threads take turns."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def run(
+        self, args: list[str], env: dict[str, str] | None, cwd: str | None, timeout: float
+    ) -> dict[str, Any]:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = subprocess.Popen(
+                    [sys.executable, os.path.abspath(__file__), "--serve"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                )
+                atexit.register(self.close)
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            request = {"args": args, "env": env, "cwd": cwd, "timeout": timeout}
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+            if not answer:
+                raise RuntimeError("the cli_forks server died")
+            return json.loads(answer)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_server = _Server()
+
+
+def lifecycles(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`lifecycles *args` in a process of its own (see the module's docstring): what
+    ``subprocess.run([LIFECYCLES, *args], env=env, cwd=cwd, capture_output=True, text=True,
+    timeout=timeout)`` returns, except that a run over ``timeout`` is killed (code -9)."""
+    result = _server.run(list(args), dict(env) if env is not None else None, cwd, timeout)
+    return subprocess.CompletedProcess(
+        ["lifecycles", *args], result["code"], result["out"], result["err"]
+    )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        many()

@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 from subprocess import CompletedProcess
 
 from typer.testing import CliRunner
 
 from scripts.cli.main import app
+from tests.cli_forks import lifecycles
 from workflows.devices.workflow import DeviceTrial
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 COMMANDS = (
     "ship",
@@ -71,9 +67,7 @@ def _lifecycles(env, database_url: str, task_queue: str, *args: str) -> Complete
         "LIFECYCLES_DATABASE_URL": database_url,
         "LIFECYCLES_TASK_QUEUE": task_queue,
     }
-    return subprocess.run(
-        [LIFECYCLES, *args], env=envvars, capture_output=True, text=True, timeout=120
-    )
+    return lifecycles(list(args), env=envvars, timeout=120)  # a process of its own, forked
 
 
 async def test_cli_ships_queries_and_hears_refusals(devices, run_worker, env, database_url):

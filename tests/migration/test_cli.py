@@ -7,14 +7,11 @@ import asyncio
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from models.migration.rules import NOTICE_KIND
+from tests.cli_forks import lifecycles
 from tests.migration.conftest import Migrations, sample
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
 def _cli(mig: Migrations, database_url: str, task_queue: str, *args: str):
@@ -24,9 +21,7 @@ def _cli(mig: Migrations, database_url: str, task_queue: str, *args: str):
         "LIFECYCLES_DATABASE_URL": database_url,
         "LIFECYCLES_TASK_QUEUE": task_queue,
     }
-    return subprocess.run(
-        [LIFECYCLES, "migrate", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return lifecycles(["migrate", *args], env=env, timeout=120)  # a process of its own, forked
 
 
 async def test_px_8_cli_precheck_start_report_approve(

@@ -6,14 +6,11 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 from models.orders.tables import OrderRecord
+from tests.cli_forks import lifecycles
 from tests.orders.conftest import Orders
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
 def _run(orders: Orders, database_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -24,9 +21,7 @@ def _run(orders: Orders, database_url: str, *args: str) -> subprocess.CompletedP
         "LIFECYCLES_TASK_QUEUE": orders.task_queue,
         "LIFECYCLES_METRICS_BIND": "",
     }
-    return subprocess.run(
-        [LIFECYCLES, *args], env=envvars, capture_output=True, text=True, timeout=60
-    )
+    return lifecycles(list(args), env=envvars, timeout=60)  # a process of its own, forked
 
 
 async def test_so_1_cli_create_status_list_setup_cancel(orders: Orders, database_url: str):

@@ -6,12 +6,10 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli_forks import lifecycles
 from tests.setup_assist.conftest import SetupAssistWorld
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
 def _run(sa: SetupAssistWorld, database_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -21,9 +19,7 @@ def _run(sa: SetupAssistWorld, database_url: str, *args: str) -> subprocess.Comp
         "LIFECYCLES_DATABASE_URL": database_url,
         "LIFECYCLES_TASK_QUEUE": sa.task_queue,
     }
-    return subprocess.run(
-        [LIFECYCLES, *args], env=envvars, capture_output=True, text=True, timeout=60
-    )
+    return lifecycles(list(args), env=envvars, timeout=60)  # a process of its own, forked
 
 
 async def cli(sa: SetupAssistWorld, database_url: str, *args: str) -> subprocess.CompletedProcess:

@@ -6,12 +6,9 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
+from tests.cli_forks import lifecycles
 from tests.trials.helpers import Trial, rows, until
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
 def _run(env, database_url: str, task_queue: str, *args: str) -> subprocess.CompletedProcess:
@@ -21,9 +18,7 @@ def _run(env, database_url: str, task_queue: str, *args: str) -> subprocess.Comp
         "LIFECYCLES_DATABASE_URL": database_url,
         "LIFECYCLES_TASK_QUEUE": task_queue,
     }
-    return subprocess.run(
-        [LIFECYCLES, *args], env=envvars, capture_output=True, text=True, timeout=60
-    )
+    return lifecycles(list(args), env=envvars, timeout=60)  # a process of its own, forked
 
 
 async def test_cli_starts_a_trial_and_refuses_by_rule(

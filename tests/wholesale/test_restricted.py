@@ -9,8 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 from sqlmodel import func, select
@@ -22,9 +20,8 @@ from models.wholesale.tables import (
     WholesalePackageAssignment,
     WholesaleSubscriber,
 )
+from tests.cli_forks import lifecycles
 from tests.wholesale.conftest import Wholesale
-
-LIFECYCLES = str(Path(sys.executable).parent / "lifecycles")
 
 
 async def _customer_with_admin(wh: Wholesale, boss: str) -> tuple[str, dict[str, str], str]:
@@ -279,9 +276,7 @@ async def test_wh_c6_cli_switches_the_mode(wh: Wholesale, database_url: str) -> 
     env = {**os.environ, "LIFECYCLES_DATABASE_URL": database_url}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [LIFECYCLES, *args], env=env, capture_output=True, text=True, timeout=120
-        )
+        return lifecycles(list(args), env=env, timeout=120)  # a process of its own, forked
 
     r = await asyncio.to_thread(cli, "wholesale", "customer", "restrict", cid, "--off", "--json")
     assert r.returncode == 0, r.stderr
