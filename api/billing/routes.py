@@ -45,7 +45,7 @@ class ReportCreate(BaseModel):
     billingStartDate: DateText = Field(description="`YYYY-MM-DD`, within the last five years.")
     billingEndDate: DateText = Field(description="`YYYY-MM-DD`, before today.")
     type: ReportType = Field("PARTNER", description="`PARTNER` (default), `CUSTOMER`, `USER`.")
-    subPartnerOrgId: str | None = Field(None, min_length=1, max_length=40)
+    subPartnerOrgId: str | None = Field(None, min_length=1, max_length=256)  # a Webex id
     internal: StrictBool = Field(False, description="Include internal orgs (there are none).")
 
 
@@ -192,7 +192,9 @@ async def list_billing_reports(
     status: Annotated[ReportStatus | None, Query()] = None,
     max_: Annotated[int, Query(alias="max", ge=1, le=100, description="At most 100.")] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Reports to skip.")] = 0,
-    sub_partner_org_id: Annotated[str | None, Query(alias="subPartnerOrgId", max_length=40)] = None,
+    sub_partner_org_id: Annotated[
+        str | None, Query(alias="subPartnerOrgId", max_length=256)
+    ] = None,
     actor: Actor = Depends(authenticate),
 ) -> ReportList:
     """WH-B7: exact-match filters, sorted by ``sortBy`` (then id), at most 100 per page (a

@@ -13,6 +13,8 @@ from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from models.wholesale.contract import WEBEX_ID_MAX
+
 
 def _storable(v: str) -> str:
     if "\x00" in v:
@@ -38,8 +40,9 @@ class Text(GroupedMetadata):
 
 
 # Webex ids (base64 of ``ciscospark://us/ORGANIZATION/<uuid>``, about 88 characters) are
-# accepted wherever the caller names an id; one that is not ours is simply unknown.
-WEBEX_ID = 256
+# accepted wherever the caller names an id, up to what the wholesale columns hold; one that
+# is not ours is simply unknown.
+WEBEX_ID = WEBEX_ID_MAX
 
 CustomerPackage = Literal[
     "common_area_calling", "webex_voice", "webex_calling", "webex_suite", "webex_meetings"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -22,7 +23,7 @@ from api.wholesale.schemas import (
     SubscriberUpdate,
     SubscriberUpdateParams,
 )
-from models.common.refusal import RuleError, raise_if
+from models.common.refusal import RuleError, Violation, raise_if
 from models.wholesale.problems import bad
 from models.wholesale.store import (
     SubscriberSpec,
@@ -38,6 +39,28 @@ from models.wholesale.tables import WholesaleCustomer, WholesaleSubscriber
 
 router = APIRouter(tags=["Wholesale Subscribers"], responses=ERROR_RESPONSES)
 READ, WRITE = "wholesale_subscribers_read", "wholesale_subscribers_write"
+INSTANT = (
+    "Only subscribers %s after this instant: epoch milliseconds (preferred) or ISO 8601 "
+    "(a date alone is its midnight UTC; no zone is UTC)."
+)
+
+
+def _instant(text: str) -> datetime:
+    """Cisco's list filters: epoch milliseconds, or an ISO 8601 date or date and time."""
+    if text.strip().lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _bad_instant(field: str, text: str) -> Violation | None:
+    try:
+        _instant(text)
+    except (ValueError, OverflowError, OSError):
+        return bad("PX-2", field, "an instant: epoch milliseconds or ISO 8601")
+    return None
+
+
 # WH-C6: what a customer admin's token is refused while its customer is restricted
 ADD = restricted("WH-C6", "customerId", "add users")
 MODIFY = restricted("WH-C6", "package", "modify users or reset their packages")
@@ -145,6 +168,28 @@ async def list_subscribers(
             "string, so another value matches no subscriber (an empty list, not a 400).",
         ),
     ] = None,
+    after: Annotated[str | None, Query(max_length=64, description=INSTANT % "created")] = None,
+    last_status_change: Annotated[
+        str | None,
+        Query(alias="lastStatusChange", max_length=64, description=INSTANT % "status changed"),
+    ] = None,
+    sort_by: Annotated[
+        str | None,
+        Query(
+            alias="sortBy",
+            max_length=64,
+            description="created (the default) or lastStatusChange; Cisco types it as a free "
+            "string, so another value sorts by created (not a 400).",
+        ),
+    ] = None,
+    sort_order: Annotated[
+        str | None,
+        Query(
+            alias="sortOrder",
+            max_length=64,
+            description="ASC (the default) or DESC, in any case; another value sorts ASC.",
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 50,
     actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
@@ -164,7 +209,20 @@ async def list_subscribers(
         q = q.where(WholesaleSubscriber.email == email.lower())
     if status is not None:
         q = q.where(WholesaleSubscriber.status == status)
-    q = q.order_by(col(WholesaleSubscriber.created_at), col(WholesaleSubscriber.id))
+    since = {"after": after, "lastStatusChange": last_status_change}
+    raise_if([v for k, text in since.items() if text is not None and (v := _bad_instant(k, text))])
+    if after is not None:
+        q = q.where(col(WholesaleSubscriber.created_at) > _instant(after))
+    if last_status_change is not None:
+        q = q.where(col(WholesaleSubscriber.last_status_change) > _instant(last_status_change))
+    key = col(
+        WholesaleSubscriber.last_status_change
+        if sort_by == "lastStatusChange"
+        else WholesaleSubscriber.created_at
+    )
+    descending = (sort_order or "").upper() == "DESC"
+    ident = col(WholesaleSubscriber.id)
+    q = q.order_by(key.desc(), ident.desc()) if descending else q.order_by(key, ident)
     async with db_of(request).session() as s:
         rows = (await s.exec(q.offset(offset).limit(max_))).all()
     return SubscriberList(items=[subscriber_out(sub, ext) for sub, ext in rows])

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.wholesale.contract import WEBEX_ID_MAX  # the wholesale ids these copy
+
 
 def _ts(nullable: bool = True) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
@@ -34,15 +36,15 @@ class BillingUsage(SQLModel, table=True):
     )
 
     day: date = Field(primary_key=True)
-    subscriber_id: str = Field(primary_key=True, max_length=40)
+    subscriber_id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
     package: str = Field(primary_key=True, max_length=32)
-    partner_org_id: str = Field(max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
-    customer_id: str = Field(max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
+    customer_id: str = Field(max_length=WEBEX_ID_MAX)
     external_customer_id: str = Field(max_length=256)
-    customer_org_id: str | None = Field(default=None, max_length=40)
+    customer_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     subscription_id: str | None = Field(default=None, max_length=80)
-    user_id: str | None = Field(default=None, max_length=40)
+    user_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     seconds: int  # assigned seconds of the day (informative)
     day_seconds: int  # the day's length: 86400, or 82800/90000 on a daylight-saving change
     quantity: Decimal = Field(sa_column=sa.Column(sa.Numeric(9, 6), nullable=False))
@@ -61,11 +63,11 @@ class BillingUsageDay(SQLModel, table=True):
 class BillingCustomerRef(SQLModel, table=True):
     __tablename__ = "billing_customer_ref"
 
-    customer_id: str = Field(primary_key=True, max_length=40)
-    org_id: str | None = Field(default=None, max_length=40)
+    customer_id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
+    org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     external_id: str = Field(max_length=256)
-    partner_org_id: str = Field(max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     subscription_id: str | None = Field(default=None, max_length=80)
     updated_at: datetime = Field(sa_column=_ts(nullable=False))
 
@@ -73,9 +75,9 @@ class BillingCustomerRef(SQLModel, table=True):
 class BillingSubscriberRef(SQLModel, table=True):
     __tablename__ = "billing_subscriber_ref"
 
-    subscriber_id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(max_length=40)
-    user_id: str | None = Field(default=None, max_length=40)
+    subscriber_id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
+    customer_id: str = Field(max_length=WEBEX_ID_MAX)
+    user_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     updated_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
@@ -87,10 +89,10 @@ class BillingCharge(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     source_key: str = Field(unique=True, max_length=200)  # idempotency: one line per key
-    partner_org_id: str = Field(max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
-    customer_id: str | None = Field(default=None, max_length=40)
-    customer_org_id: str | None = Field(default=None, max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
+    customer_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
+    customer_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     external_customer_id: str | None = Field(default=None, max_length=256)
     subscription_id: str | None = Field(default=None, max_length=80)
     service_name: str = Field(max_length=40)
@@ -121,8 +123,8 @@ class BillingReport(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=120)
-    partner_org_id: str = Field(index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=40)
+    partner_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=WEBEX_ID_MAX)
     type: str = Field(max_length=8)
     category: str = Field(default="RECONCILIATION", max_length=16)
     billing_start_date: date

@@ -59,7 +59,11 @@ def customer_workflow_id(customer_id: str) -> str:
 
 
 # Bounds: what the columns of wholesale_customer hold (models/wholesale/tables.py).
-Id = Annotated[str, Field(min_length=1, max_length=40)]
+# Ids are Webex's shape and length: base64 of ``ciscospark://us/ORGANIZATION/<uuid>`` is 88
+# characters (a person's 80, a location's longer); every wholesale id column holds 256
+# (migration 0011), this system's own ids (32-character hex) included.
+WEBEX_ID_MAX = 256
+Id = Annotated[str, Field(min_length=1, max_length=WEBEX_ID_MAX)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Text = Annotated[str, Field(max_length=2000)]
 Email = Annotated[str, Field(max_length=254)]

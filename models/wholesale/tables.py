@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.wholesale.contract import WEBEX_ID_MAX
+
 
 def _ts(nullable: bool = True, index: bool = False) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
@@ -29,7 +31,7 @@ class WholesaleTemplate(SQLModel, table=True):
     __tablename__ = "wholesale_template"
 
     id: str = Field(primary_key=True, max_length=64)  # the provisioning ID
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
     language: str = Field(default="en", max_length=8)  # WH-C4: used when a customer gives none
@@ -49,8 +51,8 @@ class WholesaleSubPartner(SQLModel, table=True):
 
     __tablename__ = "wholesale_sub_partner"
 
-    org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
-    parent_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=WEBEX_ID_MAX)
+    parent_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     subscription_id: str = Field(max_length=80)
     provisioning_state: str = Field(default="active", max_length=16)  # active | suspended
     created_at: datetime = Field(sa_column=_ts(nullable=False))
@@ -78,11 +80,11 @@ class WholesaleCustomer(SQLModel, table=True):
         ),
     )
 
-    id: str = Field(primary_key=True, max_length=40)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=40)
+    id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=WEBEX_ID_MAX)
     external_id: str = Field(max_length=256)
-    org_id: str | None = Field(default=None, index=True, max_length=40)
+    org_id: str | None = Field(default=None, index=True, max_length=WEBEX_ID_MAX)
     attach: bool = False  # PX-4: wholesale attached to an existing org
     provisioning_id: str = Field(foreign_key="wholesale_template.id", max_length=64)
     status: str = Field(max_length=32, index=True)
@@ -95,11 +97,11 @@ class WholesaleCustomer(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=8)  # WH-C4
     meetings_locale: str | None = Field(default=None, max_length=8)
     call_in_number: str | None = Field(default=None, max_length=8)  # WH-C3
-    location_id: str | None = Field(default=None, max_length=40)
+    location_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     restricted_by_partner: bool = True  # WH-C6
     compliance_hit_at: datetime | None = Field(default=None, sa_column=_ts())
     compliance_escalated_at: datetime | None = Field(default=None, sa_column=_ts())
-    workflow_id: str = Field(max_length=80, unique=True)
+    workflow_id: str = Field(max_length=300, unique=True)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     status_changed_at: datetime = Field(sa_column=_ts(nullable=False))
 
@@ -109,21 +111,23 @@ class WholesaleSubscriber(SQLModel, table=True):
 
     __tablename__ = "wholesale_subscriber"
 
-    id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(foreign_key="wholesale_customer.id", index=True, max_length=40)
-    partner_org_id: str = Field(index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
+    customer_id: str = Field(
+        foreign_key="wholesale_customer.id", index=True, max_length=WEBEX_ID_MAX
+    )
+    partner_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     email: str = Field(unique=True, max_length=254)
     first_name: str = Field(max_length=120)
     last_name: str = Field(max_length=120)
     package: str = Field(max_length=32)
     primary_phone_number: str | None = Field(default=None, max_length=24)
     extension: str | None = Field(default=None, max_length=16)
-    location_id: str | None = Field(default=None, max_length=40)
+    location_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     status: str = Field(max_length=32, index=True)  # provisioned | pending_user_migration
     is_admin: bool = False  # WH-S2
     admin_package: str | None = Field(default=None, max_length=32)  # WH-S2: level to keep
-    person_id: str | None = Field(default=None, max_length=40)
+    person_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     consent_round: int = 0  # PX-2: re-sent consents
     errors: list[dict] = Field(default_factory=list, sa_column=_json())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
@@ -145,11 +149,11 @@ class WholesalePackageAssignment(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: str = Field(index=True, max_length=40)
-    customer_id: str = Field(index=True, max_length=40)
+    subscriber_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    customer_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
     external_customer_id: str = Field(max_length=256)
-    partner_org_id: str = Field(index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    partner_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     package: str = Field(max_length=32)
     opened_at: datetime = Field(sa_column=_ts(nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=_ts())
@@ -166,10 +170,12 @@ class WholesaleApiToken(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     token_hash: str = Field(unique=True, max_length=64)
     name: str = Field(max_length=120)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     kind: str = Field(default="partner", max_length=16)  # partner | customer_admin
-    customer_id: str | None = Field(default=None, index=True, max_length=40)  # customer_admin
+    customer_id: str | None = Field(
+        default=None, index=True, max_length=WEBEX_ID_MAX
+    )  # customer_admin
     admin_email: str = Field(max_length=254)
     scopes: list[str] = Field(default_factory=list, sa_column=_json())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
@@ -195,7 +201,7 @@ class OrgDomain(SQLModel, table=True):
 
     __tablename__ = "org_domain"
 
-    org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=WEBEX_ID_MAX)
     domain: str = Field(primary_key=True, max_length=253)
     verified: bool = False
     claimed: bool = False
@@ -206,7 +212,7 @@ class IdempotencyKey(SQLModel, table=True):
 
     __tablename__ = "wholesale_idempotency_key"
 
-    owner: str = Field(primary_key=True, max_length=40)  # the token's org
+    owner: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)  # the token's org
     key: str = Field(primary_key=True, max_length=200)
     method: str = Field(max_length=8)
     path: str = Field(max_length=300)
