@@ -289,6 +289,12 @@ async def send_in(
     ]
 
 
+async def user_count(s: AsyncSession, trial: Trial) -> int:
+    """How many users the trial's org has (TR-E3's audience)."""
+    q = select(func.count()).where(col(OrgUser.org_id) == trial.customer_org_id)
+    return int((await s.exec(q)).one())
+
+
 async def enqueue_users(
     s: AsyncSession, trial: Trial, batch: NoticeBatch, workflow_id: str | None
 ) -> None:

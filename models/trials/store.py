@@ -533,15 +533,25 @@ async def mail_users(
     resume_after: str = "",
     progress: Callable[[str, int], None] | None = None,
 ) -> StepResult:
-    """TR-E3 at any size: the notice to every user of the org, written once per user (one
-    statement), then sent in batches, one SMTP connection and one transaction each, with
-    ``progress(last_key, sent)`` after each full batch (the activity heartbeats it, so a
-    retry resumes after ``resume_after``). The read model's changed fields are written with
-    the rows; with ``then`` (grace ends at the same moment) they are written with its
-    effects, in one transaction once every user has been told."""
+    """TR-E3 at any size. An org of one batch at most is told in one transaction with the
+    read model (and ``then``), as any step's notices. A bigger one: the notice to every
+    user written once per user (one statement), then sent in batches, one SMTP connection
+    and one transaction each, with ``progress(last_key, sent)`` after each full batch (the
+    activity heartbeats it, so a retry resumes after ``resume_after``); the read model's
+    changed fields written with the rows, or, with ``then`` (grace ends at the same
+    moment), with its effects in one transaction once every user has been told."""
     with unhealable("trial mail users", mass.trial_id):
         async with db.session() as s:
             trial = await _opened(s, mass.trial_id)
+            users = await notices.user_count(s, trial)
+            if users <= notices.BATCH:  # one batch: told in one transaction with the rest
+                # First: the users are still the org's (``then`` moves them to the free org).
+                views = await notices.send_in(s, mailer, trial, mass.notice, workflow_id)
+                st = mass.then or TrialStep(trial_id=mass.trial_id)
+                st = st.model_copy(update={"record": {**st.record, **mass.record}})
+                result = await _step(s, st, workflow_id, mailer)
+                result.notices, result.notices_total = views[:VIEWS_KEPT], len(views)
+                return result
             await notices.enqueue_users(s, trial, mass.notice, workflow_id)
             if mass.then is None:
                 await _record(s, trial.id, mass.record)

@@ -11,7 +11,7 @@ from collections import Counter
 from temporalio.api.enums.v1 import EventType
 
 from models.trials.contract import NewCustomer
-from tests.trials.helpers import tid, trial_row
+from tests.trials.helpers import notices, tid, trial_row
 from workers.worker import build_worker
 
 ACTIVITY = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -63,6 +63,8 @@ async def test_tr_e1_e5_full_trial_is_five_activities(world, env, deps, task_que
     assert states == ["active", "grace", "migrated_to_free_org"]
     assert kinds[WFT] == 10  # the start, and one after each activity and each timer
     assert events <= 60  # 101 before (and no timer: the old bench's calendar fired none)
+    sent = Counter(n.kind for n in await notices(db, tid(h)) if n.sent_at)
+    assert sent == {"welcome": 1, "expiry_t_minus_7": 5, "expiry_today": 5, "services_ended": 1}
     row = await trial_row(db, tid(h))
     assert (row.state, row.free_org_id) == ("migrated_to_free_org", f"free-{tid(h)}")
     assert row.numbers_released_at is not None and row.next_deadline_kind is None
