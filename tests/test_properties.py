@@ -80,6 +80,9 @@ from workers.worker import build_worker, sandbox_runner
 from workflows.billing.workflow import BillingReport, BillingUsageClose
 from workflows.migration.workflow import BroadWorksMigration
 
+# Under xdist (make test) one worker runs them all: one world, set up once.
+pytestmark = pytest.mark.xdist_group("properties")
+
 # Random examples per handler, beside the three explicit ones below (more: set the variable).
 EXAMPLES = int(os.environ.get("LIFECYCLES_PROPERTY_EXAMPLES", "6"))
 UPDATE_BOUND = 60.0  # seconds an accepted update may take (activities run in real time)
