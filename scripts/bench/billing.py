@@ -1,6 +1,6 @@
 """Benchmark: the USER billing report against the bare SQL aggregate of the same quantities.
 
-    python -m scripts.bench_billing [--subscribers 10000] [--days 100] [--small 1000]
+    python -m scripts.bench billing [--subscribers 10000] [--days 100] [--small 1000]
 
 An embedded PostgreSQL (temp dir, migrations applied) is seeded in SQL with one partner,
 ``subscribers`` subscribers over 100 customers and, per subscriber, package assignments over
@@ -29,8 +29,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 
 async def _seed(db: Any, subscribers: int, days: int, start: date) -> str:
@@ -103,6 +101,8 @@ class RssSampler:
     """The process's resident memory, sampled every 5 ms while running."""
 
     def __init__(self) -> None:
+        import psutil
+
         self.proc = psutil.Process()
         self.base = self.peak = self.proc.memory_info().rss
         self._task: asyncio.Task[None] | None = None
@@ -231,10 +231,11 @@ async def main(subscribers: int, days: int, small: int) -> None:
     print(_table(results))
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--subscribers", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=100)
     ap.add_argument("--small", type=int, default=1_000, help="the small size, for memory")
-    a = ap.parse_args()
+
+
+def run(a: argparse.Namespace) -> None:
     asyncio.run(main(a.subscribers, a.days, a.small))
