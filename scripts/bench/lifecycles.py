@@ -284,9 +284,11 @@ async def twin(
     client: Any, steps: list[Any], pokes: list[tuple[float, str, str]], wid: str, task_queue: str
 ) -> Run:
     """One run of the no-op twin: its script, and the real run's messages, as late."""
-    from scripts.bench.shape import BenchShape
+    from scripts.bench.shape import BenchShape, start_options
 
-    h = await client.start_workflow(BenchShape.run, steps, id=wid, task_queue=task_queue)
+    h = await client.start_workflow(
+        BenchShape.run, steps, id=wid, task_queue=task_queue, **start_options(steps)
+    )
     t0 = time.perf_counter()
     for at, kind, name in pokes:
         await asyncio.sleep(max(0.0, at - (time.perf_counter() - t0)))

@@ -29,6 +29,27 @@ def _payload_bytes(payloads: Any) -> int:
     return sum(len(p.data) for p in payloads.payloads) if payloads else 0
 
 
+def _summary(e: Any) -> str | None:
+    """An event's summary (user metadata), as the real run set it (a JSON string)."""
+    if not e.HasField("user_metadata") or not e.user_metadata.HasField("summary"):
+        return None
+    return str(json.loads(e.user_metadata.summary.data))
+
+
+def _attributes(fields: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    values = {
+        k: (json.loads(v.data) if v.data else None)
+        for k, v in fields.indexed_fields.items()
+        if k != "TemporalChangeVersion"  # the patch marker's own, issued with it
+    }
+    types = {
+        k: v.metadata.get("type", b"").decode()
+        for k, v in fields.indexed_fields.items()
+        if k in values
+    }
+    return values, types
+
+
 def script(events: Sequence[Any]) -> list[Step]:
     """The steps of a closed workflow's history (``temporalio.api.history.v1.HistoryEvent``)."""
     from temporalio.api.enums.v1 import EventType as E
@@ -47,23 +68,18 @@ def script(events: Sequence[Any]) -> list[Step]:
     by_task: dict[int, Step] = {}  # the activities of one workflow task run together
     for e in events:
         t = e.event_type
-        if t == E.EVENT_TYPE_MARKER_RECORDED:
+        if t == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            a = e.workflow_execution_started_event_attributes
+            values, types = _attributes(a.search_attributes)
+            steps.append({"k": "start", "values": values, "types": types, "summary": _summary(e)})
+        elif t == E.EVENT_TYPE_MARKER_RECORDED:
             a = e.marker_recorded_event_attributes
             if a.marker_name == "core_patch":
                 data = json.loads(a.details["patch-data"].payloads[0].data)
                 steps.append({"k": "patch", "id": data["id"]})
         elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
-            values = {
-                k: (json.loads(v.data) if v.data else None)
-                for k, v in fields.indexed_fields.items()
-                if k != "TemporalChangeVersion"  # the patch marker's own, issued with it
-            }
-            types = {
-                k: v.metadata.get("type", b"").decode()
-                for k, v in fields.indexed_fields.items()
-                if k in values
-            }
+            values, types = _attributes(fields)
             if values:
                 steps.append({"k": "upsert", "values": values, "types": types})
         elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -74,6 +90,7 @@ def script(events: Sequence[Any]) -> list[Step]:
                 "out": results.get(e.event_id, 0),
                 "timeout": a.start_to_close_timeout.ToTimedelta().total_seconds() or 60.0,
                 "heartbeat": a.heartbeat_timeout.ToTimedelta().total_seconds() or None,
+                "summary": _summary(e),
             }
             task = a.workflow_task_completed_event_id
             if task in by_task:
@@ -84,10 +101,8 @@ def script(events: Sequence[Any]) -> list[Step]:
         elif t == E.EVENT_TYPE_TIMER_STARTED:
             a = e.timer_started_event_attributes
             seconds = a.start_to_fire_timeout.ToTimedelta().total_seconds()
-            if a.timer_id in cancelled:
-                steps.append({"k": "wait", "timeout": seconds})
-            else:
-                steps.append({"k": "timer", "seconds": seconds})
+            kind = "wait" if a.timer_id in cancelled else "timer"
+            steps.append({"k": kind, "seconds": seconds, "summary": _summary(e)})
         elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             a = e.workflow_execution_update_accepted_event_attributes
             steps.append({"k": "poke", "kind": "update", "name": a.accepted_request.input.name})
@@ -160,10 +175,14 @@ class BenchShape:
             elif k == "acts":
                 await asyncio.gather(*(_act(a) for a in s["acts"]))
             elif k == "timer":
-                await workflow.sleep(s["seconds"])
+                await workflow.sleep(s["seconds"], summary=s.get("summary"))
             elif k == "wait":
                 try:
-                    await workflow.wait_condition(self._poked(seen + 1), timeout=s["timeout"])
+                    await workflow.wait_condition(
+                        self._poked(seen + 1),
+                        timeout=s["seconds"],
+                        timeout_summary=s.get("summary"),
+                    )
                 except TimeoutError:
                     pass
             elif k == "poke":
@@ -171,6 +190,25 @@ class BenchShape:
                 await workflow.wait_condition(self._poked(seen))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return "done"
+
+
+def start_options(steps: Sequence[Step]) -> dict[str, Any]:
+    """``start_workflow`` keywords of the twin: the real run's search attributes at start
+    and its static summary."""
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    start = next((s for s in steps if s["k"] == "start"), None)
+    if start is None:
+        return {}
+    pairs = [
+        SearchAttributePair(u.key, u.value)
+        for u in _updates(start)
+        if u.value is not None
+    ]
+    return {
+        "search_attributes": TypedSearchAttributes(pairs),
+        "static_summary": start["summary"],
+    }
 
 
 def _updates(s: Step) -> list[SearchAttributeUpdate[Any]]:
@@ -198,4 +236,5 @@ async def _act(a: Step) -> None:
         start_to_close_timeout=timedelta(seconds=a["timeout"]),
         heartbeat_timeout=timedelta(seconds=a["heartbeat"]) if a["heartbeat"] else None,
         result_type=str,
+        summary=a.get("summary"),
     )
