@@ -170,3 +170,28 @@ async def test_px_2_subscriber_list_after_last_status_change_and_sort(wh) -> Non
         )
         assert r.status_code == 400, r.text
         assert r.json()["errors"][0]["field"] == field, r.text
+
+
+async def test_wh_c5_every_id_parameter_of_ciscos_spec_takes_a_webex_id(wh) -> None:
+    """Every operation of Cisco's spec without a body, with each of its id parameters (path
+    or query) given a Webex id in turn: the id is unknown here, so the answer is an empty
+    list, 404 or 403 (an unknown sub-partner), never a 400 for the id's shape or length."""
+    if not CISCO_SPEC.exists():
+        pytest.skip(f"no {CISCO_SPEC}")
+    cisco = json.loads(CISCO_SPEC.read_text())
+    tried = []
+    for path, ops in cisco["paths"].items():
+        for method, op in ops.items():
+            if method not in METHODS or "requestBody" in op:
+                continue
+            params = [p for p in op.get("parameters", []) if p["in"] in ("path", "query")]
+            ids = [p for p in params if p["name"] == "id" or p["name"].endswith("Id")]
+            url = "/v1" + re.sub(r"\{[^}]+\}", lambda _: webex_id(), path)
+            for p in [None, *[p for p in ids if p["in"] == "query"]]:
+                query = {p["name"]: webex_id()} if p else {}
+                r = await wh.http.request(method.upper(), url, params=query, headers=wh.auth())
+                tried.append((method.upper(), path, p and p["name"], r.status_code))
+                assert r.status_code in (200, 204, 403, 404), (method, path, query, r.text)
+                if query and r.status_code == 200 and "items" in r.json():
+                    assert r.json()["items"] == [], (path, query)
+    assert len({(m, p) for m, p, _, _ in tried}) == 11
