@@ -466,6 +466,7 @@ async def _step(
     if st.open is not None:
         created = await _open_trial(s, st.open, workflow_id or f"trial-{st.trial_id}")
         if created is not None:  # the read model written with the row, not updated after
+            log.info("trial opened", trial_id=st.trial_id, new_customer=st.open.new_customer)
             for k, v in _record_values(record).items():
                 setattr(created, k, v)
             record = {}
