@@ -10,14 +10,14 @@ With ``LIFECYCLES_CODEC_AUTH_TOKEN`` set, a request needs ``Authorization: Beare
 
 from __future__ import annotations
 
+import base64
 import hmac
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from workers.codec import CodecError, CodecSettings, codec_from
 from workers.settings import Settings
@@ -44,14 +44,12 @@ def create(settings: Settings, codec_settings: CodecSettings | None = None) -> F
                 raise HTTPException(401, "codec endpoint: bearer token required")
         try:
             body: Any = await request.json()
-            return json_format.ParseDict(
-                {"payloads": body.get("payloads") or []}, Payloads(), ignore_unknown_fields=True
-            )
-        except (ValueError, AttributeError, json_format.ParseError) as err:
+            return Payloads(payloads=[_payload(p) for p in body.get("payloads") or []])
+        except (ValueError, AttributeError, TypeError) as err:
             raise HTTPException(400, f"expected {{'payloads': [...]}}: {err}") from None
 
     def answer(out: list[Any]) -> JSONResponse:
-        return JSONResponse(json_format.MessageToDict(Payloads(payloads=out)) or {"payloads": []})
+        return JSONResponse({"payloads": [_json(p) for p in out]})
 
     @app.post("/decode")
     async def decode(request: Request) -> JSONResponse:
@@ -67,3 +65,21 @@ def create(settings: Settings, codec_settings: CodecSettings | None = None) -> F
         return answer(await codec.encode(given) if codec else given)
 
     return app
+
+
+def _payload(d: dict[str, Any]) -> Payload:
+    """One payload of the remote codec protocol (protobuf JSON: base64 bytes) as a Payload."""
+    meta = d.get("metadata") or {}
+    return Payload(
+        metadata={str(k): base64.b64decode(v, validate=True) for k, v in meta.items()},
+        data=base64.b64decode(d.get("data") or "", validate=True),
+    )
+
+
+def _json(p: Payload) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()}
+    }
+    if p.data:
+        out["data"] = base64.b64encode(p.data).decode()
+    return out
