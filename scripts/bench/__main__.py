@@ -129,6 +129,7 @@ def to_json(res: Any) -> dict[str, Any]:
 
 
 def main() -> None:
+    from scripts import load_wholesale
     from scripts.bench import billing
     from scripts.bench.lifecycles import LIFECYCLES
 
@@ -156,7 +157,16 @@ def main() -> None:
         p.add_argument("--json", type=Path, help="write the figures here as JSON")
     b = sub.add_parser("billing", help="the USER billing report against the bare aggregate")
     billing.add_arguments(b)
+    w = sub.add_parser(
+        "wholesale-burst",
+        help="customers x subscribers through the HTTP API against the engine's ceiling, "
+        "in one run (scripts/load_wholesale.py)",
+    )
+    load_wholesale.add_arguments(w)
     args = ap.parse_args()
+    if args.command == "wholesale-burst":
+        load_wholesale.run(args)
+        return
     if args.command == "billing":
         billing.run(args)
         return
