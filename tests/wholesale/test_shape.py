@@ -123,6 +123,6 @@ def test_wh_c5_commands_bounded_and_stored_payloads_open():
     assert inp.policy == WholesalePolicy()
     with pytest.raises(ValidationError):
         CustomerInput.model_validate(
-            {"customer_id": "c" * 41, "partner_org_id": "p1", "policy": {}}
+            {"customer_id": "c" * 257, "partner_org_id": "p1", "policy": {}}
         )
     assert Outcome.model_validate({"state": "error", "new": 1}).state == "error"
