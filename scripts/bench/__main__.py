@@ -88,6 +88,8 @@ def draw(res: Any, out: Path) -> None:
         label = res.lifecycle if kind == "real" else f"{res.lifecycle}: no-op twin"
         a.plot(xs, [p.per_second for p in phases], style, label=label)
         b.plot(xs, [p.p(99) for p in phases], style, label=label)
+    if res.calendar_seconds:
+        b.axhline(res.calendar_seconds, color="grey", linestyle=":", label="the calendar itself")
     for ax, title in ((a, "throughput (lifecycles/s)"), (b, "p99 latency (s)")):
         ax.set_xscale("log")
         ax.set_xticks([1, 10, 50, 100], ["1", "10", "50", "100"])
@@ -119,6 +121,7 @@ def to_json(res: Any) -> dict[str, Any]:
     return {
         "lifecycle": res.lifecycle,
         "day_seconds": res.day_seconds,
+        "calendar_seconds": res.calendar_seconds,
         "real": ph(res.real),
         "noop": ph(res.noop),
         "shape": res.shape,
@@ -171,6 +174,9 @@ def main() -> None:
         billing.run(args)
         return
     from scripts.bench.run import bench
+    from workers.logging import configure_logging
+
+    configure_logging("json", "WARNING")  # the starter's and the API's info lines
 
     async def guarded() -> Any:
         task = asyncio.current_task()

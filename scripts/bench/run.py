@@ -19,7 +19,7 @@ from scripts.bench.measure import Cost, Phase, phase
 from scripts.bench.shape import counts, script
 from scripts.bench.stack import Meter, Worker, postgres, temporal
 
-SWEEP = {1: 5, 10: 20, 50: 50, 100: 100}  # in flight -> lifecycles run at that level
+SWEEP = {1: 3, 10: 10, 50: 50, 100: 100}  # in flight -> lifecycles run at that level
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Result:
     lifecycle: str
     title: str
     day_seconds: float
+    calendar_seconds: float
     real: Phase
     noop: Phase
     shape: dict[str, int]
@@ -199,6 +200,7 @@ async def bench(
         lifecycle=name,
         title=lc.title,
         day_seconds=day_seconds,
+        calendar_seconds=lc.calendar_days * day_seconds,
         real=real,
         noop=noop,
         shape=counts(steps),

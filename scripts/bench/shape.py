@@ -200,11 +200,7 @@ def start_options(steps: Sequence[Step]) -> dict[str, Any]:
     start = next((s for s in steps if s["k"] == "start"), None)
     if start is None:
         return {}
-    pairs = [
-        SearchAttributePair(u.key, u.value)
-        for u in _updates(start)
-        if u.value is not None
-    ]
+    pairs = [SearchAttributePair(u.key, u.value) for u in _updates(start) if u.value is not None]
     return {
         "search_attributes": TypedSearchAttributes(pairs),
         "static_summary": start["summary"],
