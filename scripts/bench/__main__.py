@@ -69,8 +69,11 @@ def table(res: Any) -> str:
 def profile_table(res: Any) -> str:
     if not res.profile:
         return ""
-    lines = ["| frame (file) | % of samples inside | % in itself |", "|---|---:|---:|"]
-    lines += [f"| `{f}` | {inc:.1f} | {own:.1f} |" for f, inc, own in res.profile]
+    lines = [
+        "| where the real worker's time goes (py-spy) | % of busy samples | % of all |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {what} | {busy:.1f} | {share:.1f} |" for what, busy, share in res.profile]
     return "\n".join(lines)
 
 
