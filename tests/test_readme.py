@@ -181,3 +181,47 @@ def test_every_readme_shell_example_runs(dev_stack: Stack) -> None:
             f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}\n"
             f"--- dev stack log (end)\n{dev_stack.log.read_text()[-2000:]}"
         )
+
+
+OWN_DOCS = [
+    "architecture.md",
+    "decisions.md",
+    "deploy.md",
+    "performance.md",
+    "readme-examples.md",
+    "reference-billing.md",
+    "reference-settings.md",
+    "reference-setup-assist.md",
+    "reference-trials.md",
+    "reference-wholesale.md",
+]
+
+
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings."""
+    out = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", doc.read_text(), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
+def test_readme_links_and_example_files_exist() -> None:
+    """Every relative link of the README (and of the docs it moved its reference to), with its
+    #anchor, and every `examples/...` file the README names exists."""
+    missing = []
+    for doc in [README, *(ROOT / "docs" / name for name in OWN_DOCS)]:
+        text = doc.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (doc.parent / path) if path else doc
+            if not linked.exists():
+                missing.append(f"{doc.relative_to(ROOT)}: {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                missing.append(f"{doc.relative_to(ROOT)}: {target} (no such heading)")
+        for name in re.findall(r"\bexamples/[\w./-]*\w", text):
+            if not (ROOT / name).exists():
+                missing.append(f"{doc.relative_to(ROOT)}: {name}")
+    assert missing == [], "\n".join(missing)
