@@ -9,6 +9,7 @@ caller has nothing to do with is unknown (``None``), as another partner's ids ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -99,167 +100,101 @@ def _by_deadline(row: LifecycleRow) -> tuple[int, datetime, int, str]:
     return (row.next_deadline_at is None, at, KINDS.index(row.lifecycle), row.id)
 
 
-async def _trials(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
-    q = _scoped(
-        select(Trial).where(
-            or_(col(Trial.customer_org_id).in_(org_ids), col(Trial.free_org_id).in_(org_ids))
-        ),
-        Trial.partner_org_id,
-        None,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="trial",
-            id=t.id,
-            workflow_id=t.workflow_id,
-            state=t.state,
-            partner_org_id=t.partner_org_id,
-            next_deadline_at=t.next_deadline_at,
-            next_deadline_kind=t.next_deadline_kind,
-            started_at=t.created_at,
-            updated_at=t.updated_at,
-            note=f"{t.license_count} licenses, {', '.join(t.services)}; ends {_day(t.ends_at)}",
+@dataclass(frozen=True)
+class _ReadModel:
+    """One lifecycle's read-model table as a customer's lifecycles are read from it: the
+    org column(s) that name the customer, whether it knows sub-partners and keeps a next
+    deadline, the columns that differ by name, and what its row adds."""
+
+    lifecycle: str
+    table: Any
+    org: Any
+    note: Callable[[Any], str]
+    id: str = "id"
+    state: str = "state"
+    updated: str = "updated_at"
+    sub_partners: bool = False
+    deadlines: bool = True
+    also_org: Any = None  # trials: the free org (TR-E4) is the customer's too
+
+    def scoped(self, q: Any, scope: Scope | None) -> Any | None:
+        sub = self.table.sub_partner_org_id if self.sub_partners else None
+        return _scoped(q, self.table.partner_org_id, sub, scope)
+
+    def of_orgs(self, org_ids: list[str]) -> Any:
+        cond = col(self.org).in_(org_ids)
+        return or_(cond, col(self.also_org).in_(org_ids)) if self.also_org is not None else cond
+
+    def row(self, x: Any) -> LifecycleRow:
+        return LifecycleRow(
+            lifecycle=self.lifecycle,
+            id=getattr(x, self.id),
+            workflow_id=x.workflow_id,
+            state=getattr(x, self.state),
+            partner_org_id=x.partner_org_id,
+            sub_partner_org_id=x.sub_partner_org_id if self.sub_partners else None,
+            next_deadline_at=x.next_deadline_at if self.deadlines else None,
+            next_deadline_kind=x.next_deadline_kind if self.deadlines else None,
+            started_at=x.created_at,
+            updated_at=getattr(x, self.updated),
+            note=self.note(x),
         )
-        for t in (await s.exec(q)).all()
-    ]
 
 
-async def _devices(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
-    q = _scoped(
-        select(DeviceTrialRow).where(col(DeviceTrialRow.customer_org_id).in_(org_ids)),
-        DeviceTrialRow.partner_org_id,
-        None,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="devices",
-            id=d.trial_id,
-            workflow_id=d.workflow_id,
-            state=d.state,
-            partner_org_id=d.partner_org_id,
-            next_deadline_at=d.next_deadline_at,
-            next_deadline_kind=d.next_deadline_kind,
-            started_at=d.created_at,
-            updated_at=d.updated_at,
-            note=f"return due {_day(d.return_due_at)}" if d.return_due_at else "",
-        )
-        for d in (await s.exec(q)).all()
-    ]
+READ_MODELS = (
+    _ReadModel(
+        "trial",
+        Trial,
+        Trial.customer_org_id,
+        lambda t: f"{t.license_count} licenses, {', '.join(t.services)}; ends {_day(t.ends_at)}",
+        also_org=Trial.free_org_id,
+    ),
+    _ReadModel(
+        "devices",
+        DeviceTrialRow,
+        DeviceTrialRow.customer_org_id,
+        lambda d: f"return due {_day(d.return_due_at)}" if d.return_due_at else "",
+        id="trial_id",
+    ),
+    _ReadModel(
+        "order",
+        OrderRecord,
+        OrderRecord.customer_org_id,
+        lambda o: f"{o.offer}, starts {_day(o.start_at)}",
+    ),
+    _ReadModel(
+        "wholesale",
+        WholesaleCustomer,
+        WholesaleCustomer.org_id,
+        lambda c: "; ".join(f"{e.get('errorCode')} {e.get('description')}" for e in c.errors or []),
+        state="status",
+        updated="status_changed_at",
+        sub_partners=True,
+        deadlines=False,
+    ),
+    _ReadModel(
+        "setup_assist",
+        SetupAssistProject,
+        SetupAssistProject.customer_org_id,
+        lambda p: f"{p.flow}, phase {p.current_phase or '-'}, done by {p.completion_date}",
+        sub_partners=True,
+    ),
+    _ReadModel(
+        "migration",
+        Migration,
+        Migration.org_id,
+        lambda m: f"{m.users_done}/{m.total_users} users migrated, {m.users_failed} failed",
+        sub_partners=True,
+        deadlines=False,
+    ),
+)
 
 
-async def _orders(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
-    q = _scoped(
-        select(OrderRecord).where(col(OrderRecord.customer_org_id).in_(org_ids)),
-        OrderRecord.partner_org_id,
-        None,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="order",
-            id=o.id,
-            workflow_id=o.workflow_id,
-            state=o.state,
-            partner_org_id=o.partner_org_id,
-            next_deadline_at=o.next_deadline_at,
-            next_deadline_kind=o.next_deadline_kind,
-            started_at=o.created_at,
-            updated_at=o.updated_at,
-            note=f"{o.offer}, starts {_day(o.start_at)}",
-        )
-        for o in (await s.exec(q)).all()
-    ]
-
-
-async def _wholesale(
-    s: AsyncSession, org_ids: list[str], scope: Scope | None
+async def _read(
+    s: AsyncSession, model: _ReadModel, org_ids: list[str], scope: Scope | None
 ) -> list[LifecycleRow]:
-    q = _scoped(
-        select(WholesaleCustomer).where(col(WholesaleCustomer.org_id).in_(org_ids)),
-        WholesaleCustomer.partner_org_id,
-        WholesaleCustomer.sub_partner_org_id,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="wholesale",
-            id=c.id,
-            workflow_id=c.workflow_id,
-            state=c.status,
-            partner_org_id=c.partner_org_id,
-            sub_partner_org_id=c.sub_partner_org_id,
-            started_at=c.created_at,
-            updated_at=c.status_changed_at,
-            note="; ".join(f"{e.get('errorCode')} {e.get('description')}" for e in c.errors or []),
-        )
-        for c in (await s.exec(q)).all()
-    ]
-
-
-async def _setup_assist(
-    s: AsyncSession, org_ids: list[str], scope: Scope | None
-) -> list[LifecycleRow]:
-    q = _scoped(
-        select(SetupAssistProject).where(col(SetupAssistProject.customer_org_id).in_(org_ids)),
-        SetupAssistProject.partner_org_id,
-        SetupAssistProject.sub_partner_org_id,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="setup_assist",
-            id=p.id,
-            workflow_id=p.workflow_id,
-            state=p.state,
-            partner_org_id=p.partner_org_id,
-            sub_partner_org_id=p.sub_partner_org_id,
-            next_deadline_at=p.next_deadline_at,
-            next_deadline_kind=p.next_deadline_kind,
-            started_at=p.created_at,
-            updated_at=p.updated_at,
-            note=f"{p.flow}, phase {p.current_phase or '-'}, done by {p.completion_date}",
-        )
-        for p in (await s.exec(q)).all()
-    ]
-
-
-async def _migrations(
-    s: AsyncSession, org_ids: list[str], scope: Scope | None
-) -> list[LifecycleRow]:
-    q = _scoped(
-        select(Migration).where(col(Migration.org_id).in_(org_ids)),
-        Migration.partner_org_id,
-        Migration.sub_partner_org_id,
-        scope,
-    )
-    if q is None:
-        return []
-    return [
-        LifecycleRow(
-            lifecycle="migration",
-            id=m.id,
-            workflow_id=m.workflow_id,
-            state=m.state,
-            partner_org_id=m.partner_org_id,
-            sub_partner_org_id=m.sub_partner_org_id,
-            started_at=m.created_at,
-            updated_at=m.updated_at,
-            note=f"{m.users_done}/{m.total_users} users migrated, {m.users_failed} failed",
-        )
-        for m in (await s.exec(q)).all()
-    ]
+    q = model.scoped(select(model.table).where(model.of_orgs(org_ids)), scope)
+    return [] if q is None else [model.row(x) for x in (await s.exec(q)).all()]
 
 
 async def _billing(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> list[LifecycleRow]:
@@ -293,9 +228,6 @@ async def _billing(s: AsyncSession, org_ids: list[str], scope: Scope | None) -> 
     ]
 
 
-READERS = (_trials, _devices, _orders, _wholesale, _setup_assist, _migrations, _billing)
-
-
 async def customer_lifecycles(
     s: AsyncSession, org_id: str, scope: Scope | None = None
 ) -> CustomerLifecycles | None:
@@ -305,8 +237,9 @@ async def customer_lifecycles(
     if org is None or org.kind == "partner":
         return None
     rows: list[LifecycleRow] = []
-    for read in READERS:
-        rows += await read(s, [org_id], scope)
+    for model in READ_MODELS:
+        rows += await _read(s, model, [org_id], scope)
+    rows += await _billing(s, [org_id], scope)
     links = (
         await s.exec(
             select(PartnerCustomer, Org.name)
@@ -336,29 +269,20 @@ async def customer_list(s: AsyncSession, scope: Scope | None = None) -> list[Cus
     ``org`` table, a count of its lifecycles by kind and its soonest deadline; soonest
     first. One query per read-model table, then one for the names."""
     found: dict[str, CustomerSummary] = {}
-    tables: tuple[tuple[str, Any, Any, Any], ...] = (
-        ("trial", Trial, Trial.customer_org_id, None),
-        ("devices", DeviceTrialRow, DeviceTrialRow.customer_org_id, None),
-        ("order", OrderRecord, OrderRecord.customer_org_id, None),
-        ("wholesale", WholesaleCustomer, WholesaleCustomer.org_id, "sub"),
-        ("setup_assist", SetupAssistProject, SetupAssistProject.customer_org_id, "sub"),
-        ("migration", Migration, Migration.org_id, "sub"),
-    )
-    for kind, table, org_column, sub in tables:
-        at_column = getattr(table, "next_deadline_at", None)
-        kind_column = getattr(table, "next_deadline_kind", None)
-        if at_column is None or kind_column is None:  # e.g. migrations: no deadline column
-            at_column, kind_column = null(), null()
-        q = _scoped(
-            select(org_column, at_column, kind_column).where(col(org_column).is_not(None)),
-            table.partner_org_id,
-            table.sub_partner_org_id if sub else None,
-            scope,
+    for model in READ_MODELS:
+        at_column, kind_column = (
+            (model.table.next_deadline_at, model.table.next_deadline_kind)
+            if model.deadlines
+            else (null(), null())
+        )
+        q = model.scoped(
+            select(model.org, at_column, kind_column).where(col(model.org).is_not(None)), scope
         )
         if q is None:
             continue  # a sub-partner and a lifecycle that does not know sub-partners
         for org_id, at, what in (await s.exec(q)).all():
             summary = found.setdefault(org_id, CustomerSummary(org_id=org_id))
+            kind = model.lifecycle
             summary.lifecycles[kind] = summary.lifecycles.get(kind, 0) + 1
             if at is not None and (
                 summary.next_deadline_at is None or at < summary.next_deadline_at
