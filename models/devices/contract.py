@@ -215,37 +215,6 @@ class DeviceUpdateResult(Stored):
     message: str = ""
 
 
-class DeviceStatus(Stored):
-    trial_id: str
-    state: DeviceState
-    partner_org_id: str
-    customer_org_id: str
-    trial_days: int
-    max_days: int
-    first_shipped_at: datetime | None = None
-    expires_at: datetime | None = None
-    return_due_at: datetime | None = None
-    converted_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    overdue_at: datetime | None = None
-    returned_at: datetime | None = None
-    closed_reason: str | None = None
-    shipments: list[ShipmentView] = Field(default_factory=list)
-    devices: list[DeviceView] = Field(default_factory=list)
-    extensions: list[ExtensionView] = Field(default_factory=list)
-    outstanding: list[str] = Field(default_factory=list)
-    next_deadline_at: datetime | None = None
-    next_deadline_kind: str | None = None
-    waiting_for: str = ""
-    notices: list[NoticeView] = Field(default_factory=list)
-    rejected: list[RejectedMessage] = Field(
-        default_factory=list, description="signals refused lately, for operators"
-    )
-    failure: StepFailure | None = Field(
-        default=None, description="the step that failed for good (state error); see `retry`"
-    )
-
-
 # --- activity payloads --------------------------------------------------------------------
 
 
@@ -277,6 +246,26 @@ class DeviceTrialRecord(Stored):
     closed_reason: str | None = None
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = None
+
+
+class DeviceStatus(DeviceTrialRecord):
+    """The ``status`` query: the read model's columns (``DeviceTrialRecord``) and what only
+    the workflow holds."""
+
+    trial_id: str
+    max_days: int
+    shipments: list[ShipmentView] = Field(default_factory=list)
+    devices: list[DeviceView] = Field(default_factory=list)
+    extensions: list[ExtensionView] = Field(default_factory=list)
+    outstanding: list[str] = Field(default_factory=list)
+    waiting_for: str = ""
+    notices: list[NoticeView] = Field(default_factory=list)
+    rejected: list[RejectedMessage] = Field(
+        default_factory=list, description="signals refused lately, for operators"
+    )
+    failure: StepFailure | None = Field(
+        default=None, description="the step that failed for good (state error); see `retry`"
+    )
 
 
 class ShipmentRecord(Stored):
