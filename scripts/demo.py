@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 
 import typer
 
-from scripts.orders_demo import ui_url
-
 demo_app = typer.Typer(no_args_is_help=True, help="Demos against `lifecycles dev`.")
 
 
@@ -135,7 +133,7 @@ async def _trials(day_seconds: float, wait: bool) -> None:
         h = await start_trial(client, db, settings, req)
         handles.append(h)
         print(f"  {h.id:<30} {label}")
-        print(f"  {'':<30} {ui_url(settings, h.id)}")
+        print(f"  {'':<30} {settings.ui_url(h.id)}")
     await db.dispose()
     if not wait:
         return

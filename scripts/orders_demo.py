@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -57,10 +56,7 @@ def ended(st: OrderStatus) -> bool:
 
 def ui_url(settings: Settings, workflow_id: str) -> str:
     """The workflow's page in the Temporal UI of `lifecycles dev`."""
-    return (
-        f"http://127.0.0.1:{settings.ui_port}/namespaces/{settings.temporal_namespace}"
-        f"/workflows/{quote(workflow_id, safe='')}"
-    )
+    return settings.ui_url(workflow_id)
 
 
 async def seed(db: Database, run_id: str) -> tuple[str, str]:

@@ -235,6 +235,15 @@ class Settings(BaseSettings):
         description="SO-1: HMAC key that signs set-up links (set it in production).",
     )
 
+    def ui_url(self, workflow_id: str | None = None, **query: str) -> str:
+        """This stack's Temporal UI: one workflow's page, or the list filtered by ``query``."""
+        from urllib.parse import quote, urlencode
+
+        base = f"http://127.0.0.1:{self.ui_port}/namespaces/{self.temporal_namespace}/workflows"
+        if workflow_id is not None:
+            return f"{base}/{quote(workflow_id, safe='')}"
+        return f"{base}?{urlencode(query)}" if query else base
+
     def order_policy(self) -> OrderPolicy:
         return OrderPolicy(
             day_seconds=self.day_seconds,

@@ -72,16 +72,10 @@ def customer_query(org_id: str) -> str:
 def ui_link(query: str, saved_as: str | None = None) -> str:
     """The stack's Temporal UI workflow list filtered by ``query``; with ``saved_as``, opening
     it once saves it as a view of that name in this browser (UI 2.54: ``savedQuery``)."""
-    from urllib.parse import urlencode
-
     from workers.settings import get_settings
 
-    settings = get_settings()
     params = {"query": query} | ({"savedQuery": saved_as} if saved_as else {})
-    return (
-        f"http://127.0.0.1:{settings.ui_port}/namespaces/{settings.temporal_namespace}"
-        f"/workflows?{urlencode(params)}"
-    )
+    return get_settings().ui_url(**params)
 
 
 def columns_snippet(namespace: str) -> str:
