@@ -8,26 +8,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
 
 from api.app import create_app
+from tests.browser import CHROMIUM_ARGS, chromium
 from workers.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -61,11 +50,6 @@ def api_url() -> Iterator[str]:
 
 
 def test_docs_render_offline_in_a_browser(api_url: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); "
-            "this test never downloads a browser (no `playwright install`)"
-        )
     from playwright.sync_api import Error, Route, sync_playwright
 
     blocked: list[str] = []
@@ -81,7 +65,7 @@ def test_docs_render_offline_in_a_browser(api_url: str) -> None:
             route.abort("internetdisconnected")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.route("**/*", only_this_machine)

@@ -8,7 +8,6 @@ does not add up is shown naming the rule), SO-10."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,20 +18,10 @@ import uvicorn
 from models.common.mail import Mailer
 from models.common.tables import License
 from models.orders.tables import OrderService
+from tests.browser import CHROMIUM_ARGS, chromium
 from tests.orders.conftest import Orders
 from tests.orders.web import link_of
 
-CHROMIUM = Path(os.environ.get("LIFECYCLES_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 90_000  # a loaded machine: every click is an update through Temporal
 
 
@@ -70,16 +59,10 @@ async def served(orders: Orders, database_url: str, mailer: Mailer) -> AsyncIter
 
 @pytest.fixture
 async def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: the browser tests need Debian's `chromium` "
-            "package (`apt-get install chromium`; .ci/run installs it when it is missing). "
-            "Playwright's own browser download is not used."
-        )
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = await p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
