@@ -164,23 +164,14 @@ async def _context(
     }
 
 
-async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> list[str]:
-    """Write the batch's rows (once: the key is unique) and return their keys."""
-    async with db.session() as s:
-        trial = await s.get(Trial, batch.trial_id)
-        if trial is None:
-            raise not_found("trial", batch.trial_id)
-        return await enqueue_in(s, trial, batch, workflow_id)
-
-
-async def enqueue_in(
+async def _rows(
     s: AsyncSession,
     trial: Trial,
     batch: NoticeBatch,
     workflow_id: str | None,
     org: Org | None = None,
-) -> list[str]:
-    """``enqueue`` inside a step's transaction: each audience's text is rendered once."""
+) -> list[dict[str, Any]]:
+    """The batch's outbox rows, one per recipient; each audience's text is rendered once."""
     context = await _context(s, trial, batch, org)
     texts: dict[str, tuple[str, str]] = {}
     rows: list[dict[str, Any]] = []
@@ -200,6 +191,27 @@ async def enqueue_in(
                 trial_id=trial.id,
             )
         )
+    return rows
+
+
+async def enqueue(db: Database, batch: NoticeBatch, workflow_id: str | None) -> list[str]:
+    """Write the batch's rows (once: the key is unique) and return their keys."""
+    async with db.session() as s:
+        trial = await s.get(Trial, batch.trial_id)
+        if trial is None:
+            raise not_found("trial", batch.trial_id)
+        return await enqueue_in(s, trial, batch, workflow_id)
+
+
+async def enqueue_in(
+    s: AsyncSession,
+    trial: Trial,
+    batch: NoticeBatch,
+    workflow_id: str | None,
+    org: Org | None = None,
+) -> list[str]:
+    """``enqueue`` inside a step's transaction."""
+    rows = await _rows(s, trial, batch, workflow_id, org)
     await put_many(s, rows, now=datetime.now(UTC))
     return [row["key"] for row in rows]
 
@@ -246,29 +258,11 @@ async def send_in(
     commits after. A relay that fails rolls the whole step back; a second attempt at once
     waits on the first one's keys and sends only what the first did not write. (A crash
     between the hand-off and the commit resends: the Message-ID is the outbox key.)"""
-    context = await _context(s, trial, batch, org)
-    texts: dict[str, tuple[str, str]] = {}
     now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
-    for r in await recipients(s, trial, batch.kind):
-        if r.audience not in texts:
-            texts[r.audience] = render(batch.kind, r.audience, context, TEMPLATES)
-        subject, body = texts[r.audience]
-        rows.append(
-            dict(
-                key=notice_key(trial.id, batch.kind, batch.round, r.email),
-                kind=batch.kind,
-                recipient=r.email,
-                subject=subject,
-                body=body,
-                due_at=batch.due_at,
-                workflow_id=workflow_id,
-                trial_id=trial.id,
-                created_at=now,
-                sent_at=now,
-                transport=mailer.transport,
-            )
-        )
+    rows = [
+        r | dict(created_at=now, sent_at=now, transport=mailer.transport)
+        for r in await _rows(s, trial, batch, workflow_id, org)
+    ]
     if not rows:
         return []
     written = set((await s.exec(_SEND_IN, params=_columns(rows))).scalars())  # type: ignore[call-overload]  # text(): exec() runs it

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -714,16 +715,21 @@ async def subscriber_conflicts(
 async def _open_assignment(
     s: AsyncSession, sub: WholesaleSubscriber, customer: WholesaleCustomer, at: datetime
 ) -> None:
-    s.add(
-        WholesalePackageAssignment(
-            subscriber_id=sub.id,
-            customer_id=customer.id,
-            external_customer_id=customer.external_id,
-            partner_org_id=sub.partner_org_id,
-            sub_partner_org_id=sub.sub_partner_org_id,
-            package=sub.package,
-            opened_at=at,
-        )
+    s.add(WholesalePackageAssignment(**_assignment(sub, customer, at)))
+
+
+def _assignment(
+    sub: WholesaleSubscriber, customer: WholesaleCustomer, at: datetime
+) -> dict[str, Any]:
+    """A package assignment's columns, opened at ``at``."""
+    return dict(
+        subscriber_id=sub.id,
+        customer_id=customer.id,
+        external_customer_id=customer.external_id,
+        partner_org_id=sub.partner_org_id,
+        sub_partner_org_id=sub.sub_partner_org_id,
+        package=sub.package,
+        opened_at=at,
     )
 
 
@@ -962,17 +968,7 @@ async def provision_subscribers(
                     last_status_change=now,
                 )
                 sub_rows.append(sub.model_dump())
-                assignment_rows.append(
-                    dict(
-                        subscriber_id=sub.id,
-                        customer_id=customer.id,
-                        external_customer_id=customer.external_id,
-                        partner_org_id=sub.partner_org_id,
-                        sub_partner_org_id=sub.sub_partner_org_id,
-                        package=sub.package,
-                        opened_at=now,
-                    )
-                )
+                assignment_rows.append(_assignment(sub, customer, now))
                 out[email] = sub
             for table, rows in (
                 (OrgUser, user_rows),
