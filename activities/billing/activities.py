@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.common import Activities
+from activities.common import Activities, heartbeating
 from models.billing import rules as R
 from models.billing import store
 from models.billing.contract import (
@@ -36,7 +36,8 @@ class BillingActivities(Activities):
         """Stream the report's file; its last allowed attempt turns a failure into FAILED
         with ``errors[{code, description}]`` (PX-6) rather than retrying for ever."""
         try:
-            return await store.generate_report(self.db, inp.report_id, inp.policy)
+            async with heartbeating():
+                return await store.generate_report(self.db, inp.report_id, inp.policy)
         except Exception as err:
             if activity.info().attempt < inp.policy.report_attempts:
                 raise

@@ -330,3 +330,24 @@ async def test_px_6_a_suspended_sub_partner_can_only_delete(bill: Billing) -> No
         f"/v1/wholesale/billing/reports/{a['id']}", headers=bill.auth("sub_a")
     )
     assert deleted.status_code == 204
+
+
+async def test_px_6_report_activity_heartbeats_so_a_dead_worker_is_noticed(
+    bill: Billing, env
+) -> None:
+    """PX-6 under faults (issue 9): the report's activity is scheduled with a heartbeat
+    timeout (30 s) and heartbeats while it streams, so a report whose worker was killed is
+    retried within seconds instead of waiting out the 30-minute start-to-close timeout (the
+    fault campaign found one IN_PROGRESS for that long); the report still completes."""
+    from models.billing.contract import report_workflow_id
+
+    r = (await bill.create(**FEB)).json()
+    assert (await bill.wait(r["id"]))["status"] == "COMPLETED"
+    history = await env.client.get_workflow_handle(report_workflow_id(r["id"])).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert [a.activity_type.name for a in scheduled] == ["billing_generate_report"]
+    assert scheduled[0].heartbeat_timeout.ToTimedelta() == timedelta(seconds=30)

@@ -35,6 +35,7 @@ from workflows.common import RETRY, Inbox, Lifecycle, act
 
 # A report streams a whole period from PostgreSQL: longer than the shared 60 s.
 REPORT_TIMEOUT = timedelta(minutes=30)
+REPORT_HEARTBEAT = timedelta(seconds=30)
 
 
 @workflow.defn(name="BillingReport")
@@ -55,6 +56,10 @@ class BillingReport(Lifecycle):
             BillingActivity.generate_report.name,
             inp,
             start_to_close_timeout=REPORT_TIMEOUT,
+            # A worker that dies mid-report is noticed in seconds, not after REPORT_TIMEOUT.
+            heartbeat_timeout=(
+                REPORT_HEARTBEAT if workflow.patched("billing-report-heartbeat") else None
+            ),
             retry_policy=RETRY,
             summary="stream the report file (WH-B5)",
             result_type=ReportOutcome,
