@@ -47,6 +47,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("devserver") is None)  # stable
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves ``os.environ`` as it found it. ``monkeypatch.delenv`` of a variable
+    that is not set records nothing, so a variable that code under test then sets (as
+    ``ensure_dev_key`` sets ``LIFECYCLES_CODEC_KEYS_FILE``) would outlive the test and reach
+    every later CLI run of that worker process: its payloads encrypted for a test worker
+    that has no key ("Failed decoding arguments")."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 def _plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
