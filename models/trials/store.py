@@ -59,9 +59,9 @@ def _now() -> datetime:
 async def start_checks(
     db: Database, req: TrialRequest, trial_id: str, policy: TrialPolicy
 ) -> TrialInput:
-    """The starter's view of the start rules (nothing is written)."""
-    async with db.session() as s:
-        return await resolve_trial(s, req, policy, trial_id)
+    """The starter's view of the start rules (nothing is written): one statement."""
+    async with db.autocommit() as pg:
+        return await resolve_trial(pg, req, policy, trial_id)
 
 
 async def _trial(s: AsyncSession, trial_id: str) -> Trial:
