@@ -273,7 +273,8 @@ async def _send_change(request: Request, c: WholesaleCustomer, update, arg, verb
     handle = request.app.state.client.get_workflow_handle(c.workflow_id)
     try:
         # The handler only queues the change (the workflow applies it), so waiting for the
-        # update's completion answers at once; a validator's refusal raises here (PX-3).
+        # update's completion answers at once, or once the step in flight has settled (a
+        # status the read model already shows); a refusal raises here (PX-3).
         await handle.execute_update(update, arg, id=f"{verb}-{key}" if key else None)
     except WorkflowUpdateFailedError as err:
         refusal = RuleError.from_failure(

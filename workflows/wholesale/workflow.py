@@ -7,13 +7,19 @@ few hours, released by a clear list or the ``compliance_cleared`` signal, escala
 operations when the hold is ``compliance_hold_hours`` old. Updates and deletion are workflow
 updates: the validator refuses a second change while one is in flight, the handler queues the
 change and returns at once (PX-3 answers 202 with the update's result), and the main loop
-applies it in arrival order with the signals. Deterministic code only; every effect is an
-activity.
+applies it in arrival order with the signals. A step whose activity writes the customer's new
+status (provisioning, a package change, PX-4's outcome) is *settling* from its start until the
+workflow has its result: the read model may already show the outcome, so a command arriving
+meanwhile is judged against that outcome (its handler waits for it), never against the state
+before. Deterministic code only; every effect is an activity.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -56,6 +62,13 @@ APPROVAL_DEADLINES = "wholesale-px4-approval-deadlines"
 # A decision that arrives once the approval lapsed by workflow time is refused (the lapse
 # step may not have run yet: the worker was away, or an earlier step is failing).
 DECISION_BY_DEADLINE = "wholesale-px4-decision-by-deadline"
+# A command arriving while a step settles (its activity may have written the outcome the API
+# already shows) waits for the outcome and is judged against it, instead of being refused
+# against the state before (a DELETE right after a GET saying `provisioned` answered 409).
+JUDGE_AFTER_SETTLING = "wholesale-judge-after-settling"
+# How long such a command waits for the step (a failing one retries for minutes): then PX-3.
+SETTLE_WAIT = timedelta(seconds=20)
+APPLYING_CHANGE = "the package change"  # the settling step of an accepted change
 
 DEADLINE_LABELS = {
     "compliance_recheck": "screen again against the restricted party list (WH-C2)",
@@ -85,6 +98,8 @@ class WholesaleCustomerProvisioning(Lifecycle):
             Inbox(carry.rejected)
         )
         self._change: CustomerChange | DeleteRequest | None = None  # accepted, not yet applied
+        self._settling: str | None = None  # the step whose outcome the read model may show
+        self._held: CustomerChange | DeleteRequest | None = None  # waits for that outcome
         self._lock = asyncio.Lock()
 
     # --- the main loop ------------------------------------------------------------------
@@ -169,16 +184,32 @@ class WholesaleCustomerProvisioning(Lifecycle):
                 summary="ask the org's admin again (PX-4)",
             )
         elif d.kind == "attach_approval_lapse":
-            outcome = await act(
-                WholesaleActivity.lapse_attach,
-                self.inp.customer_id,
-                self.policy.operations_email,
-                self.policy.attach_approval_days,
-                summary="no approval in time: the attachment lapses (PX-4)",
-            )
-            self.state = outcome.state
+            async with self._settles("the attachment's lapse"):
+                outcome = await act(
+                    WholesaleActivity.lapse_attach,
+                    self.inp.customer_id,
+                    self.policy.operations_email,
+                    self.policy.attach_approval_days,
+                    summary="no approval in time: the attachment lapses (PX-4)",
+                )
+                self.state = outcome.state
+
+    @contextlib.asynccontextmanager
+    async def _settles(self, step: str) -> AsyncIterator[None]:
+        """A step whose activity writes the customer's new status with its effects: from
+        the start of the activity until the workflow has taken its outcome (set the state
+        inside the block), a command is judged against that outcome (the handler waits)."""
+        self._settling = step
+        try:
+            yield
+        finally:
+            self._settling = None
 
     async def _provision(self, step: ProvisionStep) -> None:
+        async with self._settles("provisioning"):
+            await self._provision_step(step)
+
+    async def _provision_step(self, step: ProvisionStep) -> None:
         outcome: Outcome = await act(
             WholesaleActivity.provision_customer, step, summary="provision customer"
         )
@@ -248,12 +279,13 @@ class WholesaleCustomerProvisioning(Lifecycle):
                         )
                     )
                 else:
-                    outcome = await act(
-                        WholesaleActivity.refuse_attach,
-                        self.inp.customer_id,
-                        summary="PX-4: the org's admin refused",
-                    )
-                    self.state = outcome.state
+                    async with self._settles("the attachment's refusal"):
+                        outcome = await act(
+                            WholesaleActivity.refuse_attach,
+                            self.inp.customer_id,
+                            summary="PX-4: the org's admin refused",
+                        )
+                        self.state = outcome.state
 
     # --- updates (validated: one change in flight at a time) -----------------------------
 
@@ -261,6 +293,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
     async def update_customer(self, *args: Any) -> ChangeResult:
         change = parse(CustomerChange, args, "WH-C5")
         if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            await self._after_settling(change)
             self._validate_update(change)  # again: two updates may share one activation
             return self._queue(change, "package change accepted (WH-C5)")
         async with self._lock:  # a history from before the patch: applied here
@@ -274,7 +307,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
 
     def _validate_update(self, change: CustomerChange) -> None:
         self._refuse_if_busy()
-        if self.state not in SETTLED:
+        if self.state not in SETTLED and not self._settling:
             raise refuse(
                 "PX-3",
                 "status",
@@ -287,6 +320,7 @@ class WholesaleCustomerProvisioning(Lifecycle):
     async def delete_customer(self, *args: Any) -> ChangeResult:
         req = parse(DeleteRequest, args, "WH-C5")
         if workflow.patched(CHANGE_IN_MAIN_LOOP):
+            await self._after_settling(req)
             self._validate_delete(req)
             return self._queue(req, "removal accepted (WH-C5)")
         async with self._lock:
@@ -300,18 +334,51 @@ class WholesaleCustomerProvisioning(Lifecycle):
 
     def _validate_delete(self, req: DeleteRequest) -> None:
         self._refuse_if_busy()
-        if self.state not in DELETABLE:
+        if self.state not in DELETABLE and not self._settling:
             raise refuse(
                 "PX-3",
                 "status",
                 f"the customer is {api_status(self.state)}; it can be removed once that settles",
             )
 
-    def _pending_kind(self) -> str | None:
-        """What kind of accepted change waits to be applied, if any."""
-        if self._change is None:
+    async def _after_settling(self, command: CustomerChange | DeleteRequest) -> None:
+        """While a step settles, the validator let the command through unjudged: wait for
+        the step's outcome (the one the API may already show), then the caller validates.
+        No wait, no command: histories from before the patch replay as they ran."""
+        if not self._settling or not workflow.patched(JUDGE_AFTER_SETTLING):
+            return
+        self._refuse_if_busy()  # another one waits already (both passed their validators)
+        self._held = command
+        try:
+            await workflow.wait_condition(
+                lambda: not self._settling,
+                timeout=SETTLE_WAIT,
+                timeout_summary=f"a command waits for {self._settling} to finish (PX-3)",
+            )
+        except TimeoutError:
+            raise refuse(
+                "PX-3",
+                "status",
+                f"the customer is still {api_status(self.state)}; retry once that settles",
+            ) from None
+        finally:
+            self._held = None
+
+    @staticmethod
+    def _kind(change: CustomerChange | DeleteRequest | None) -> str | None:
+        if change is None:
             return None
-        return "removal" if isinstance(self._change, DeleteRequest) else "package change"
+        return "removal" if isinstance(change, DeleteRequest) else "package change"
+
+    def _pending_kind(self) -> str | None:
+        """What kind of accepted change waits to be applied, or to be judged once the step
+        in flight settles, if any (a change being applied in a settling step is no longer
+        in the way: the API may show it done)."""
+        if self._held is not None:
+            return self._kind(self._held)
+        if self._settling == APPLYING_CHANGE:
+            return None
+        return self._kind(self._change)
 
     def _refuse_if_busy(self) -> None:
         if kind := self._pending_kind():
@@ -326,15 +393,16 @@ class WholesaleCustomerProvisioning(Lifecycle):
         self.state = "updating"
         self._publish(None)
         await self._mark_changing()
-        outcome = await act(
-            WholesaleActivity.apply_customer_change,
-            self.inp.customer_id,
-            change,
-            summary="apply the complete package list (WH-C5)",
-        )
-        self.state = outcome.state
-        self.changes += 1
-        self._change = None
+        async with self._settles(APPLYING_CHANGE):
+            outcome = await act(
+                WholesaleActivity.apply_customer_change,
+                self.inp.customer_id,
+                change,
+                summary="apply the complete package list (WH-C5)",
+            )
+            self.state = outcome.state
+            self.changes += 1
+            self._change = None
         self.inbox.changed = True
         return outcome.message
 
@@ -392,6 +460,8 @@ class WholesaleCustomerProvisioning(Lifecycle):
         )
 
     def _waiting_for(self, d: Deadline | None) -> str:
+        if self._held is not None and self._settling:
+            return f"{self._settling} to finish, then the {self._kind(self._held)} sent meanwhile"
         if kind := self._pending_kind():
             return f"the accepted {kind} to be applied"
         if self.state == "pending_rpl_review" and d:
