@@ -28,6 +28,7 @@ from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.orders.service import accept_order
 from models.common.outbox import deliver
 from models.common.refusal import RuleError, Violation
+from models.common.types import WEBEX_ID_MAX
 from models.orders.contract import (
     STEPS,
     CancelOrder,
@@ -166,7 +167,9 @@ async def list_(
     request: Request,
     state: Annotated[list[str] | None, Query(max_length=8)] = None,
     offer: Annotated[str | None, Query(max_length=16)] = None,
-    customer_org_id: Annotated[str | None, Query(alias="customerOrgId", max_length=40)] = None,
+    customer_org_id: Annotated[
+        str | None, Query(alias="customerOrgId", max_length=WEBEX_ID_MAX)
+    ] = None,
     trial_id: Annotated[str | None, Query(alias="trialId", max_length=40)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     max_: Annotated[int, Query(alias="max", ge=1, le=1000)] = 100,

@@ -22,8 +22,10 @@ from api.setup_assist.service import (
     submit_project,
     update_project,
 )
+from models.common.types import WEBEX_ID_MAX
 from models.setup_assist import store
 from models.setup_assist.contract import (
+    ID_PATTERN,
     AnswerInformation,
     CamelCommand,
     CompleteTask,
@@ -38,7 +40,7 @@ router = APIRouter(
 
 READ, WRITE = "wholesale_customers_read", "wholesale_customers_write"
 LocationId = Annotated[
-    str, Path(alias="locationId", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._:-]+$")
+    str, Path(alias="locationId", min_length=1, max_length=WEBEX_ID_MAX, pattern=ID_PATTERN)
 ]
 
 
@@ -101,7 +103,9 @@ async def submit(
 @router.get("/projects", summary="List Setup Assist projects")
 async def list_projects(
     request: Request,
-    customer_org_id: Annotated[str | None, Query(alias="customerOrgId", max_length=40)] = None,
+    customer_org_id: Annotated[
+        str | None, Query(alias="customerOrgId", max_length=WEBEX_ID_MAX)
+    ] = None,
     state: Annotated[str | None, Query(max_length=16)] = None,
     flow: Annotated[str | None, Query(max_length=16)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from models.common.contract import ActivityRef, Stored
+from models.common.types import WEBEX_ID_MAX
 
 ReportType = Literal["PARTNER", "CUSTOMER", "USER"]  # PX-6
 ReportStatus = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]  # PX-6
@@ -54,7 +55,7 @@ class ReportInput(Stored):
     """``BillingReport``'s input: the request itself is the ``billing_report`` row."""
 
     report_id: str = Field(max_length=120)
-    partner_org_id: str = Field(max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
     policy: BillingPolicy
 
 
@@ -91,7 +92,7 @@ class MonthlyJob(Stored):
 
 class MonthlyReport(Stored):
     report_id: str = Field(max_length=120)
-    partner_org_id: str = Field(max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
 
 
 class MonthlyResult(Stored):

@@ -12,6 +12,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from models.common.types import WEBEX_ID_MAX
+
 
 def ts(nullable: bool = True, index: bool = False) -> sa.Column:
     """A timestamp with time zone column (every lifecycle's tables use it)."""
@@ -21,7 +23,7 @@ def ts(nullable: bool = True, index: bool = False) -> sa.Column:
 class Org(SQLModel, table=True):
     __tablename__ = "org"
 
-    id: str = Field(primary_key=True, max_length=40)
+    id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)
     kind: str = Field(max_length=16, index=True)  # partner | customer | free
     name: str = Field(max_length=200)
     tier: int | None = None  # partners only: 1 or 2 (TR-V2)
@@ -38,7 +40,7 @@ class OrgUser(SQLModel, table=True):
     __tablename__ = "org_user"
 
     id: str = Field(primary_key=True, max_length=40)
-    org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     email: str = Field(unique=True, max_length=254)  # SO-6: one org at a time
     admin_role: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(sa_column=ts(nullable=False))
@@ -49,8 +51,8 @@ class PartnerCustomer(SQLModel, table=True):
 
     __tablename__ = "partner_customer"
 
-    partner_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
-    customer_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=WEBEX_ID_MAX)
+    customer_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=WEBEX_ID_MAX)
     status: str = Field(max_length=48)
     partner_admin_level: str | None = Field(default=None, max_length=32)
     since: datetime = Field(sa_column=ts(nullable=False))
@@ -61,7 +63,7 @@ class License(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("org_id", "service", "source", "trial_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     service: str = Field(max_length=32)
     quantity: int
     source: str = Field(max_length=8)  # trial | paid
@@ -94,7 +96,9 @@ class PhoneNumber(SQLModel, table=True):
     __tablename__ = "phone_number"
 
     number: str = Field(primary_key=True, max_length=20)  # E.164
-    org_id: str | None = Field(default=None, foreign_key="org.id", index=True, max_length=40)
+    org_id: str | None = Field(
+        default=None, foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX
+    )
     state: str = Field(max_length=16)  # assigned | retained | released
     trial_id: str | None = Field(default=None, max_length=40)
     retained_until: datetime | None = Field(default=None, sa_column=ts())

@@ -29,6 +29,11 @@ from models.common.countries import country_problem
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path, and the width of every email column
 PHONE_MAX = 32  # "+1 (415) 555-0100 ext. 1234" and its like, as typed
 TIME_ZONE_MAX = 64
+# Ids of Webex's shape and length: base64 of ``ciscospark://us/ORGANIZATION/<uuid>`` is 88
+# characters (87 unpadded; a person's 80, a location's longer). Every column holding an org,
+# customer, sub-partner, subscriber, person or location id is this wide (migrations 0011,
+# 0012), this system's own ids (``p-<hex>``, 32-character hex) included.
+WEBEX_ID_MAX = 256
 
 
 def normalize_email(value: str) -> str:
@@ -123,6 +128,7 @@ TimeZone = Annotated[
     AfterValidator(normalize_time_zone),
     WithJsonSchema({"type": "string", "maxLength": TIME_ZONE_MAX, "examples": ["Europe/Oslo"]}),
 ]
+WebexId = Annotated[str, StringConstraints(min_length=1, max_length=WEBEX_ID_MAX)]
 CountryCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=2, max_length=2),

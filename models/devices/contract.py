@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
 from models.common.countries import COUNTRIES, Carrier
 from models.common.outbox import NoticeView
-from models.common.types import CountryCode
+from models.common.types import CountryCode, WebexId
 from models.trials.contract import ID_MAX, MAX_DAYS, DevicePolicy
 
 DeviceState = Literal["shipping", "in_trial", "awaiting_return", "overdue", "returned", "error"]
@@ -91,8 +91,8 @@ def carrier_for(country: str) -> CarrierRule | None:
 
 class DeviceTrialInput(Stored):
     trial_id: Id
-    partner_org_id: Id
-    customer_org_id: Id
+    partner_org_id: WebexId
+    customer_org_id: WebexId
     trial_days: int = Field(
         gt=0, le=MAX_DAYS, description="Device trial length from the first shipment."
     )

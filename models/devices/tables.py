@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.common.tables import ts
+from models.common.types import WEBEX_ID_MAX
 
 
 class DeviceTrialRow(SQLModel, table=True):
@@ -19,8 +20,8 @@ class DeviceTrialRow(SQLModel, table=True):
 
     trial_id: str = Field(primary_key=True, foreign_key="trial.id", max_length=40)
     workflow_id: str = Field(max_length=80, unique=True)
-    partner_org_id: str = Field(index=True, max_length=40)
-    customer_org_id: str = Field(index=True, max_length=40)
+    partner_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    customer_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
     state: str = Field(max_length=24, index=True)
     trial_days: int
     first_shipped_at: datetime | None = Field(default=None, sa_column=ts())

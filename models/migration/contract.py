@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from models.common.contract import ActivityRef, Command, Stored
+from models.common.types import WEBEX_ID_MAX
 
 Phase = Literal[
     "prechecked", "provisioning", "review", "cut_over", "completed", "failed", "rolled_back"
@@ -89,8 +90,8 @@ class MigrationCarry(Stored):
 
 class MigrationInput(Stored):
     migration_id: str = Field(max_length=40)  # the migration row (one per attempt)
-    partner_org_id: str = Field(max_length=40)
-    sub_partner_org_id: str | None = Field(None, max_length=40)
+    partner_org_id: str = Field(max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(None, max_length=WEBEX_ID_MAX)
     external_id: str = Field(max_length=64)
     total_users: int = Field(ge=0)
     policy: MigrationPolicy

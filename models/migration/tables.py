@@ -13,6 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from models.common.types import WEBEX_ID_MAX
+
 
 def _ts(nullable: bool = True) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
@@ -33,8 +35,8 @@ class Migration(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     workflow_id: str = Field(index=True, max_length=200)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     external_id: str = Field(max_length=64)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
@@ -44,11 +46,12 @@ class Migration(SQLModel, table=True):
     provisioning_id: str = Field(max_length=64)  # the onboarding template (WH-P2)
     started_by: str = Field(default="", max_length=254)
     state: str = Field(max_length=16, index=True)  # the workflow's phase
-    customer_id: str | None = Field(default=None, max_length=40)  # created by the migration
+    # created by the migration
+    customer_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     # WH-M3: migrated into a wholesale customer that existed before (a customer admin's own,
     # or one its partner named): a rollback keeps the customer, its workflow and its users
     existing_customer: bool = False
-    org_id: str | None = Field(default=None, max_length=40)
+    org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     total_users: int = 0
     users_done: int = 0
     users_failed: int = 0
@@ -74,9 +77,11 @@ class MigrationUser(SQLModel, table=True):
     state: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
     reason: str = Field(default="", max_length=1000)
-    subscriber_id: str | None = Field(default=None, max_length=40)  # created by the migration
+    # created by the migration
+    subscriber_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     created_user_id: str | None = Field(default=None, max_length=40)  # org user it created
-    previous_org_id: str | None = Field(default=None, max_length=40)  # PX-2: a moved account
+    # PX-2: a moved account
+    previous_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     client: str | None = Field(default=None, max_length=16)  # uc_one -> webex_app
     notice_key: str | None = Field(default=None, max_length=300)
     updated_at: datetime | None = Field(default=None, sa_column=_ts())
@@ -91,7 +96,7 @@ class MigrationLocation(SQLModel, table=True):
     country: str = Field(max_length=2)
     timezone: str = Field(default="", max_length=64)
     address: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
-    webex_location_id: str | None = Field(default=None, max_length=64)
+    webex_location_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
 
 
 class MigrationNumber(SQLModel, table=True):

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from models.common.contract import ActivityRef, Command, Stored
 from models.common.outbox import NoticeView
+from models.common.types import WEBEX_ID_MAX
 
 OFFERS: tuple[str, ...] = ("A-WX", "A-SPK", "A-FLEX", "A-Flex-3")
 FLEX_OFFERS: frozenset[str] = frozenset({"A-FLEX", "A-Flex-3"})  # PX-5: 7 days; SO-4 Suite flow
@@ -110,7 +111,7 @@ class OrgChoice(OrderCommand):
     "not my org" (the wizard stops: contact Cisco)."""
 
     action: Literal["confirm", "choose", "create", "not_mine"]
-    org_id: str | None = Field(None, max_length=40)
+    org_id: str | None = Field(None, max_length=WEBEX_ID_MAX)
     domain_search: str | None = Field(None, max_length=253, description="Global domain search.")
     company_name: str | None = Field(None, max_length=200)
     vertical: str | None = Field(None, max_length=80)

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.common.types import WEBEX_ID_MAX
+
 
 def _ts(nullable: bool = True, index: bool = False) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
@@ -27,7 +29,7 @@ class OrderRecord(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)  # the ordering system's order id
     workflow_id: str = Field(max_length=80, unique=True)
-    submitted_by_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    submitted_by_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     offer: str = Field(max_length=16, index=True)
     lines: list[dict] = Field(sa_column=_json())
     customer_name: str | None = Field(default=None, max_length=200)
@@ -47,8 +49,8 @@ class OrderRecord(SQLModel, table=True):
     close_at: datetime | None = Field(default=None, sa_column=_ts())
     setup_by: str | None = Field(default=None, max_length=16)  # SO-4: me | colleague | customer
     purpose: str | None = Field(default=None, max_length=16)  # SO-11
-    partner_org_id: str | None = Field(default=None, max_length=40, index=True)
-    customer_org_id: str | None = Field(default=None, max_length=40, index=True)
+    partner_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX, index=True)
+    customer_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX, index=True)
     partner_access: str | None = Field(default=None, max_length=32)  # SO-4, SO-7
     partner_password_hash: str | None = Field(default=None, max_length=200)  # SO-12
     full_admin_requested_at: datetime | None = Field(default=None, sa_column=_ts())  # SO-7
@@ -88,7 +90,7 @@ class MeetingSiteRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=30)
     order_id: str = Field(foreign_key="subscription_order.id", index=True, max_length=64)
-    org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     timezone: str = Field(max_length=64)
     early_adopter: bool = False
     licenses: int
@@ -100,7 +102,7 @@ class OrgSubdomain(SQLModel, table=True):
     __tablename__ = "org_subdomain"
 
     subdomain: str = Field(primary_key=True, max_length=63)
-    org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     order_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
 

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, EmailStr, Field
 from pydantic.alias_generators import to_camel
 
 from models.common.contract import ActivityRef, Command, RejectedMessage, Stored
+from models.common.types import WEBEX_ID_MAX
 from models.setup_assist.rules import Calendar
 
 Flow = Literal["express", "standard"]
@@ -21,7 +22,9 @@ Owner = Literal["cisco", "partner"]
 ProjectState = Literal["in_progress", "support", "hand_off", "closed", "error"]
 OPEN_STATES: frozenset[str] = frozenset({"in_progress", "support", "hand_off"})
 
-Id = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._:-]+$")
+# A location id travels in a URL path: Webex's (base64, padded or not) and ours, no "/".
+ID_PATTERN = r"^[A-Za-z0-9._:=-]+$"
+Id = Field(min_length=1, max_length=WEBEX_ID_MAX, pattern=ID_PATTERN)
 Note = Field(min_length=1, max_length=2000)
 
 

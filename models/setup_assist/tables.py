@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from models.common.types import WEBEX_ID_MAX
+
 
 def _ts(nullable: bool = True) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
@@ -26,7 +28,7 @@ class SetupAssistEntitlement(SQLModel, table=True):
 
     __tablename__ = "setup_assist_entitlement"
 
-    partner_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", primary_key=True, max_length=WEBEX_ID_MAX)
     subscription_id: str = Field(max_length=80)
     sku: str = Field(default="A-Wholesale", max_length=40)
     quantity: int = 1
@@ -36,13 +38,13 @@ class SetupAssistEntitlement(SQLModel, table=True):
 class SetupAssistProject(SQLModel, table=True):
     __tablename__ = "setup_assist_project"
 
-    id: str = Field(primary_key=True, max_length=40)  # the location id (WH-A7)
-    location_id: str = Field(unique=True, max_length=40)
-    workflow_id: str = Field(unique=True, max_length=80)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=40)
-    customer_id: str = Field(index=True, max_length=40)
-    customer_org_id: str = Field(index=True, max_length=40)
+    id: str = Field(primary_key=True, max_length=WEBEX_ID_MAX)  # the location id (WH-A7)
+    location_id: str = Field(unique=True, max_length=WEBEX_ID_MAX)
+    workflow_id: str = Field(unique=True, max_length=300)  # "setup-assist-" + a location id
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
+    sub_partner_org_id: str | None = Field(default=None, index=True, max_length=WEBEX_ID_MAX)
+    customer_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
+    customer_org_id: str = Field(index=True, max_length=WEBEX_ID_MAX)
     subscription_id: str = Field(max_length=80)
     flow: str = Field(max_length=16)
     seats: int

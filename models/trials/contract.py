@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
 from models.common.outbox import NoticeView
-from models.common.types import TimeZone
+from models.common.types import WEBEX_ID_MAX, TimeZone, WebexId
 
 Service = Literal["messaging", "meetings", "calling", "devices"]
 SERVICES: tuple[Service, ...] = ("messaging", "meetings", "calling", "devices")
@@ -52,7 +52,7 @@ def trial_workflow_id(trial_id: str) -> str:
 
 # --- bounds: what the PostgreSQL columns hold (models/common/tables.py, models/trials/tables.py)
 
-ID_MAX = 40  # org.id, trial.id
+ID_MAX = 40  # trial.id (org ids: WebexId, models.common.types)
 EMAIL_MAX = 254  # org_user.email, trial.started_by, trial.customer_admin_email
 NAME_MAX = 200  # org.name
 VERTICAL_MAX = 80  # org.vertical
@@ -160,11 +160,13 @@ class TrialRequest(Command):
     """A request to start a trial, as the CLI or another app sends it. Bounded to what the
     store holds; what the rules decide (TR-S1..S8) is ``models.trials.rules.check_request``'s."""
 
-    partner_org_id: Id
+    partner_org_id: WebexId
     started_by: EmailText = Field(
         description="Email of the partner admin starting the trial (TR-S1)."
     )
-    org_id: Id | None = Field(None, description="Existing customer org, or None for a new one.")
+    org_id: WebexId | None = Field(
+        None, description="Existing customer org, or None for a new one."
+    )
     admin_email: EmailText | None = Field(
         None, description="Customer admin (consent recipient, TR-C1)."
     )
@@ -181,9 +183,9 @@ class TrialInput(Stored):
     """The workflow's input: the request as resolved against the store, plus the policy."""
 
     trial_id: Id
-    partner_org_id: Id
+    partner_org_id: WebexId
     partner_tier: int
-    customer_org_id: Id
+    customer_org_id: WebexId
     new_customer: bool
     needs_consent: bool
     paying_customer: bool
@@ -255,8 +257,8 @@ class CancelRequest(Command):
 class TrialStatus(Stored):
     trial_id: Id
     state: TrialState
-    partner_org_id: Id
-    customer_org_id: Id
+    partner_org_id: WebexId
+    customer_org_id: WebexId
     services: list[Service]
     license_count: int
     days: int
@@ -271,7 +273,7 @@ class TrialStatus(Stored):
     order_id: str | None = Field(None, max_length=ORDER_ID_MAX)
     cancelled_at: datetime | None = None
     cancelled_by: str | None = Field(None, max_length=16)
-    free_org_id: str | None = Field(None, max_length=ID_MAX)
+    free_org_id: str | None = Field(None, max_length=WEBEX_ID_MAX)
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = Field(None, max_length=48)
     waiting_for: str = ""
@@ -339,7 +341,7 @@ class TrialRecord(Stored):
     cancelled_at: datetime | None = None
     cancelled_by: str | None = Field(None, max_length=16)
     cancel_reason: str | None = Field(None, max_length=REASON_MAX)
-    free_org_id: str | None = Field(None, max_length=ID_MAX)
+    free_org_id: str | None = Field(None, max_length=WEBEX_ID_MAX)
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = Field(None, max_length=48)
 
@@ -406,7 +408,7 @@ class StepResult(Stored):
     notices: list[NoticeView] = Field(default_factory=list)
     notices_total: int = 0
     retained: int | None = None  # numbers retained by end_services (0: nothing to release)
-    free_org_id: str | None = Field(None, max_length=ID_MAX)
+    free_org_id: str | None = Field(None, max_length=WEBEX_ID_MAX)
     released: int | None = None
 
 

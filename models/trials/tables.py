@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.common.tables import ts
+from models.common.types import WEBEX_ID_MAX
 
 
 class Trial(SQLModel, table=True):
@@ -18,8 +19,8 @@ class Trial(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     workflow_id: str = Field(max_length=80, unique=True)
-    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
-    customer_org_id: str = Field(foreign_key="org.id", index=True, max_length=40)
+    partner_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
+    customer_org_id: str = Field(foreign_key="org.id", index=True, max_length=WEBEX_ID_MAX)
     started_by: str = Field(max_length=254)
     customer_admin_email: str = Field(max_length=254)
     new_customer: bool
@@ -40,7 +41,7 @@ class Trial(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=ts())
     cancelled_by: str | None = Field(default=None, max_length=16)
     cancel_reason: str | None = Field(default=None, max_length=500)
-    free_org_id: str | None = Field(default=None, max_length=40)
+    free_org_id: str | None = Field(default=None, max_length=WEBEX_ID_MAX)
     next_deadline_at: datetime | None = Field(default=None, sa_column=ts())
     next_deadline_kind: str | None = Field(default=None, max_length=48)
     updated_at: datetime = Field(sa_column=ts(nullable=False))

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from models.common.contract import ActivityRef, Command, RejectedMessage, StepFailure, Stored
+from models.common.types import WEBEX_ID_MAX as WEBEX_ID_MAX  # re-exported
 
 # Workflow states (the LifecycleState search attribute); ``api_status`` maps them to PX-1.
 CustomerState = Literal[
@@ -59,10 +60,7 @@ def customer_workflow_id(customer_id: str) -> str:
 
 
 # Bounds: what the columns of wholesale_customer hold (models/wholesale/tables.py).
-# Ids are Webex's shape and length: base64 of ``ciscospark://us/ORGANIZATION/<uuid>`` is 88
-# characters (a person's 80, a location's longer); every wholesale id column holds 256
-# (migration 0011), this system's own ids (32-character hex) included.
-WEBEX_ID_MAX = 256
+# Ids are Webex's shape and length (models.common.types.WEBEX_ID_MAX, migration 0011).
 Id = Annotated[str, Field(min_length=1, max_length=WEBEX_ID_MAX)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Text = Annotated[str, Field(max_length=2000)]
