@@ -12,6 +12,7 @@ from models.common.tables import Org
 from models.wholesale.contract import AttachDecision
 from models.wholesale.rules import call_in_number, meetings_locale, resolve_locale
 from models.wholesale.tables import OrgDomain, WholesaleCustomer
+from tests.wholesale.test_settling import Gate
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 
@@ -215,9 +216,14 @@ async def test_px3_accepted_at_once_one_change_at_a_time(wh):
     assert r.status_code in (404, 409)  # a second removal is never a second change
 
 
-async def test_px3_two_changes_at_once_one_is_refused(wh):
+async def test_px3_two_changes_at_once_one_is_refused(wh, monkeypatch):
     """PX-3: two package changes sent together: one is accepted (202) and applied, the
-    other answers 409 naming `status`; the workflow applied exactly one change."""
+    other answers 409 naming `status`; the workflow applied exactly one change.
+
+    "Together" is made exact: the accepted change is not applied (its first step waits)
+    until both are answered. Left to the scheduler, a loaded machine could apply the first
+    change before the second arrived, and both were accepted (it failed once under xdist)."""
+    first_step = Gate(monkeypatch, "mark_changing")
     cid = await wh.customer(wait_for=("provisioned",))
 
     def put(packages: list[str]):
@@ -225,7 +231,10 @@ async def test_px3_two_changes_at_once_one_is_refused(wh):
             f"/v1/wholesale/customers/{cid}", json={"packages": packages}, headers=wh.auth()
         )
 
-    a, b = await asyncio.gather(put(["webex_suite"]), put(["webex_meetings"]))
+    try:
+        a, b = await asyncio.gather(put(["webex_suite"]), put(["webex_meetings"]))
+    finally:
+        first_step.released.set()
     assert sorted([a.status_code, b.status_code]) == [202, 409]
     refused = a if a.status_code == 409 else b
     assert refused.json()["errors"][0]["field"] == "status"
