@@ -369,7 +369,7 @@ async def _kinds(
         "BroadWorksMigration": Kind(BroadWorksMigration, migration, query="progress"),
         "SubscriptionOrder": Kind(SubscriptionOrder, order),
         "BillingReport": Kind(BillingReport, report, busy=True),
-        "BillingUsageClose": Kind(BillingUsageClose, close, query=None, busy=True),
+        "BillingUsageClose": Kind(BillingUsageClose, close, busy=True),
         "SetupAssistProject": Kind(SetupAssistProject, project),
     }
     missing = {w.__name__ for w in WORKFLOWS} - set(kinds)
@@ -443,7 +443,7 @@ async def test_no_message_wedges_a_lifecycle_and_a_refusal_changes_nothing(
             await asyncio.wait_for(h.execute_update("retry"), UPDATE_BOUND)
         after = await lc.status(h)
         if after is not None and before is not None and "rejected" not in after:
-            # A status without `rejected` (BillingReport's outcome): nothing may move.
+            # A status without `rejected` (none left: billing's have one): nothing may move.
             assert _settled(after) == _settled(before), f"signal {signal!r}{args!r} moved it"
         elif after is not None and before is not None:
             moved = _settled(after) != _settled(before)

@@ -106,10 +106,16 @@ class Inbox(Generic[T]):
     """The messages a lifecycle's main loop handles, in arrival order, under its lock; the
     flag its wait watches; and the signals it refused, for its operators to see."""
 
-    def __init__(self, rejected: Sequence[RejectedMessage] = ()) -> None:
+    def __init__(
+        self,
+        rejected: Sequence[RejectedMessage] = (),
+        on_reject: Callable[[], None] | None = None,
+    ) -> None:
         self.queue: list[T] = []
         self.rejected: list[RejectedMessage] = list(rejected)
         self.changed = False
+        # For a workflow with no main loop to wake (billing's): show the refusal at once.
+        self.on_reject = on_reject
 
     def put(self, item: T) -> None:
         self.queue.append(item)
@@ -129,6 +135,8 @@ class Inbox(Generic[T]):
         )
         del self.rejected[:-REJECTED_KEPT]
         self.changed = True
+        if self.on_reject is not None:
+            self.on_reject()
 
     def take(self) -> T | None:
         return self.queue.pop(0) if self.queue else None

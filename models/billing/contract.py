@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from models.common.contract import ActivityRef, Stored
+from models.common.contract import ActivityRef, RejectedMessage, Stored
 from models.common.types import WEBEX_ID_MAX
 
 ReportType = Literal["PARTNER", "CUSTOMER", "USER"]  # PX-6
@@ -67,6 +67,15 @@ class ReportOutcome(Stored):
     errors: list[ReportError] = Field(default_factory=list, max_length=20)
 
 
+class ReportView(ReportOutcome):
+    """``BillingReport``'s ``status`` query: its outcome so far and the signals it refused
+    (it takes none: every signal sent to it is recorded here, for operators)."""
+
+    rejected: list[RejectedMessage] = Field(
+        default_factory=list, description="signals refused lately, for operators"
+    )
+
+
 class CloseDue(Stored):
     """Record every day not yet recorded up to the day before ``as_of``'s local date."""
 
@@ -110,6 +119,15 @@ class UsageCloseResult(Stored):
     last: date | None = None
     month: date | None = None
     reports: list[str] = Field(default_factory=list)
+
+
+class UsageCloseView(UsageCloseResult):
+    """``BillingUsageClose``'s ``status`` query: what it recorded so far and the signals it
+    refused (it takes none)."""
+
+    rejected: list[RejectedMessage] = Field(
+        default_factory=list, description="signals refused lately, for operators"
+    )
 
 
 class BillingActivity:

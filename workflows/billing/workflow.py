@@ -8,6 +8,10 @@ activity of activities/billing, called by name.
   (catch-up on): records the usage of every day not yet recorded up to yesterday (WH-B1),
   and on the first run of a month starts the previous month's PARTNER reports (PX-7) as
   abandoned children, each its own ``BillingReport``.
+
+Neither takes a signal: one sent to either (any name, any payload) is recorded, never
+buffered or lost, in its ``status`` query's ``rejected`` and its current details, shown at
+once (no main loop to wake: the inbox's ``on_reject``). No command changes with it.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
         MonthlyJob,
         ReportInput,
         ReportOutcome,
+        ReportView,
         UsageCloseInput,
         UsageCloseResult,
+        UsageCloseView,
         report_workflow_id,
     )
 
@@ -43,12 +49,18 @@ class BillingReport(Lifecycle):
     @workflow.init
     def __init__(self, inp: ReportInput) -> None:
         self.inp = inp
-        self.inbox: Inbox[None] = Inbox()
+        self.inbox: Inbox[None] = Inbox(on_reject=self.show)
         self.outcome = ReportOutcome(report_id=inp.report_id, status="IN_PROGRESS")
+        self.details: list[str] = []
+
+    def show(self, *details: str) -> None:
+        """The current details: ``details`` (or the last ones) and the refused signals."""
+        self.details = list(details) or self.details
+        workflow.set_current_details("\n\n".join(self.details + self.inbox.details()))
 
     @workflow.run
     async def run(self, inp: ReportInput) -> ReportOutcome:
-        workflow.set_current_details(
+        self.show(
             "Generating the report: the period's daily usage is streamed from PostgreSQL to "
             f"the report folder (up to {inp.policy.report_attempts} attempts, then FAILED)."
         )
@@ -68,28 +80,36 @@ class BillingReport(Lifecycle):
         o = self.outcome
         details = [f"**{o.status}**: {o.rows} rows, {o.bytes} bytes."]
         details += [f"Error {e.code}: {e.description}" for e in self.outcome.errors]
-        workflow.set_current_details("\n\n".join(details + self.inbox.details()))
+        self.show(*details)
         return self.outcome
 
     @workflow.query
-    def status(self) -> ReportOutcome:
-        return self.outcome
+    def status(self) -> ReportView:
+        return ReportView(**self.outcome.model_dump(), rejected=list(self.inbox.rejected))
 
 
 @workflow.defn(name="BillingUsageClose")
 class BillingUsageClose(Lifecycle):
     @workflow.init
     def __init__(self, inp: UsageCloseInput) -> None:
-        self.inbox: Inbox[None] = Inbox()
+        self.inbox: Inbox[None] = Inbox(on_reject=self.show)
         self.result = UsageCloseResult()
+        self.details: list[str] = []
+
+    def show(self, *details: str) -> None:
+        """The current details: ``details`` (or the last ones) and the refused signals."""
+        self.details = list(details) or self.details
+        workflow.set_current_details("\n\n".join(self.details + self.inbox.details()))
+
+    @workflow.query
+    def status(self) -> UsageCloseView:
+        return UsageCloseView(**self.result.model_dump(), rejected=list(self.inbox.rejected))
 
     @workflow.run
     async def run(self, inp: UsageCloseInput) -> UsageCloseResult:
         p = inp.policy
         as_of = workflow.now()
-        workflow.set_current_details(
-            f"Recording each day's usage up to yesterday ({p.timezone} days, WH-B1)."
-        )
+        self.show(f"Recording each day's usage up to yesterday ({p.timezone} days, WH-B1).")
         while True:
             closed = await act(
                 BillingActivity.close_due,
@@ -125,7 +145,7 @@ class BillingUsageClose(Lifecycle):
             except WorkflowAlreadyStartedError:
                 pass  # started by an earlier run
             self.result.reports.append(r.report_id)
-        workflow.set_current_details(
+        self.show(
             f"Recorded {self.result.days} day(s), {self.result.lines} line(s), through "
             f"{self.result.last}; {len(self.result.reports)} monthly report(s) started."
         )
