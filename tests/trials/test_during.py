@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from models.trials.contract import CancelRequest, ChangeServicesRequest, ExtendRequest
 from tests.trials.helpers import (
@@ -16,6 +21,7 @@ from tests.trials.helpers import (
     trial_row,
     until,
 )
+from workflows import search_attributes as sa
 from workflows.trials.workflow import TrialLifecycle
 
 DAY = timedelta(days=1)
@@ -62,6 +68,62 @@ async def test_tr_d1_extended_before_t7_moves_the_notice(world, run_worker, env,
     assert {n.due_at for n in t7} == {new_end - 7 * DAY}
     assert all(c == 1 for c in (await recipients(db, tid(h), "expiry_t_minus_7")).values())
     assert result.ends_at == new_end
+
+
+async def _next_deadline_attrs(env, h) -> tuple[str | None, datetime | None]:
+    """NextDeadlineKind and NextDeadlineAt as the server holds them (the raw description:
+    the SDK's typed one cannot decode the time-skipping server's datetimes)."""
+    desc = await env.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=env.client.namespace, execution=WorkflowExecution(workflow_id=h.id)
+        )
+    )
+    fields = desc.workflow_execution_info.search_attributes.indexed_fields
+    kind = fields.get(sa.NEXT_DEADLINE_KIND.name)
+    at = fields.get(sa.NEXT_DEADLINE_AT.name)
+    return (
+        json.loads(kind.data) if kind and kind.data else None,
+        datetime.fromisoformat(json.loads(at.data)) if at and at.data else None,
+    )
+
+
+async def _attrs_say(env, h, kind: str, at: datetime) -> None:
+    """Until the search attributes say ``kind`` at ``at`` (upserted by the workflow task
+    after the change; a bound, not a timing)."""
+    got = await _next_deadline_attrs(env, h)
+    for _ in range(300):
+        if got[0] == kind and got[1] is not None and abs(got[1] - at) < timedelta(seconds=1):
+            return
+        await asyncio.sleep(0.05)
+        got = await _next_deadline_attrs(env, h)
+    raise AssertionError(f"search attributes say {got}, not {(kind, at)}")
+
+
+async def test_tr_d1_extended_trial_next_wakes_for_t7_everywhere(world, run_worker, env, db):
+    """TR-D1 with TR-E1: extended to end more than 7 days out (T-7 not yet sent), the trial
+    next wakes for its T-7 notice, and everything says so: the `status` query, the read
+    model (`lifecycles trial list`) and the NextDeadlineKind/NextDeadlineAt search
+    attributes (they said `trial_expires`), at the new end - 7 days; the timer fires then
+    (the notice is sent), after which all three say `trial_expires` at the new end."""
+    async with run_worker():
+        h, _st = await _active(world, days=30)
+        await env.sleep(10 * DAY)
+        r = await h.execute_update(TrialLifecycle.extend, ExtendRequest(days=60))
+        t7 = r.ends_at - 7 * DAY
+        st = await h.query(TrialLifecycle.status)
+        assert (st.next_deadline_kind, st.next_deadline_at) == ("expiry_t_minus_7", t7)
+        row = await trial_row(db, tid(h))
+        assert (row.next_deadline_kind, row.next_deadline_at) == ("expiry_t_minus_7", t7)
+        await _attrs_say(env, h, "expiry_t_minus_7", t7)
+
+        await env.sleep(53 * DAY + timedelta(hours=1))  # day 63 + 1 h: just past the new T-7
+        st = await until(h, lambda s: any(n.kind == "expiry_t_minus_7" for n in s.notices))
+        assert {n.due_at for n in await notices(db, tid(h), "expiry_t_minus_7")} == {t7}
+        assert (st.next_deadline_kind, st.next_deadline_at) == ("trial_expires", r.ends_at)
+        row = await trial_row(db, tid(h))
+        assert (row.next_deadline_kind, row.next_deadline_at) == ("trial_expires", r.ends_at)
+        await _attrs_say(env, h, "trial_expires", r.ends_at)
+        await h.terminate("test finished")
 
 
 async def test_tr_d1_notice_already_sent_is_never_sent_again(world, run_worker, env, db):
