@@ -40,6 +40,7 @@ from models.wholesale.store import (
     CustomerSpec,
     customer_conflicts,
     customer_field_problems,
+    customer_view,
     new_id,
     packages_held,
     request_hash,
@@ -261,8 +262,7 @@ async def get_customer(
     actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
 ) -> CustomerOut:
     """WH-C5: org ID, address, provisioning state, packages (PX-1 per-package status)."""
-    async with db_of(request).session() as s:
-        c = await visible_customer(s, actor.scope, customer_id)
+    c = await customer_view(db_of(request), actor.scope, customer_id)
     if c is None:
         raise not_found("customer")  # another partner's customer: never its data
     return customer_out(c)

@@ -380,6 +380,33 @@ async def visible_customer(s: AsyncSession, scope: Scope, customer_id: str):
     return c if c is not None and scope.sees(c) else None
 
 
+# What GET customer shows (its read model), in one autocommit statement: a burst's clients
+# poll it until ``provisioned``, so it is most of the API's requests (issue 14, P2).
+_VIEW_COLUMNS = (
+    "id",
+    "partner_org_id",
+    "sub_partner_org_id",
+    "org_id",
+    "external_id",
+    "address",
+    "status",
+    "packages",
+    "errors",
+)
+_CUSTOMER_VIEW_SQL = f"SELECT {', '.join(_VIEW_COLUMNS)} FROM wholesale_customer WHERE id = %s"
+
+
+async def customer_view(db: Database, scope: Scope, customer_id: str) -> WholesaleCustomer | None:
+    """The customer's read model as the caller may see it (only the columns GET shows), or
+    None: missing, or another caller's."""
+    async with db.autocommit() as pg:
+        row = await (await pg.execute(_CUSTOMER_VIEW_SQL, (customer_id,))).fetchone()
+    if row is None:
+        return None
+    c = WholesaleCustomer(**dict(zip(_VIEW_COLUMNS, row, strict=True)))
+    return c if scope.sees(c) else None
+
+
 # --- customers: the checks of POST and precheck (WH-C1, WH-P2) ------------------------------
 
 
