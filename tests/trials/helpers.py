@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.common.db import Database
 from models.common.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber
@@ -20,15 +21,31 @@ from models.trials.tables import Trial
 from workflows.trials.workflow import TrialLifecycle
 
 
-async def until(handle, pred: Callable[[TrialStatus], object], attempts: int = 1200) -> TrialStatus:
-    """Poll the `status` query until ``pred`` holds (the worker catches up after a skip)."""
-    st = await handle.query(TrialLifecycle.status)
-    for _ in range(attempts):
-        if pred(st):
-            return st
+async def until(
+    handle, pred: Callable[[TrialStatus], object], within: float = 300.0
+) -> TrialStatus:
+    """Poll the `status` query until ``pred`` holds (the worker catches up after a skip).
+
+    Bounded by ``within`` seconds (a hang guard, not a timing check); a query the server
+    times out or cannot deliver yet (a loaded machine, a worker replaying a long history
+    with no cache) is asked again, never taken as the answer."""
+    deadline = asyncio.get_running_loop().time() + within
+    st: TrialStatus | None = None
+    while True:
+        try:
+            st = await handle.query(TrialLifecycle.status)
+        except RPCError as err:
+            if err.status not in _TRANSIENT:
+                raise
+        else:
+            if pred(st):
+                return st
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition never held in {within:.0f} s; last status: {st}")
         await asyncio.sleep(0.05)
-        st = await handle.query(TrialLifecycle.status)
-    raise AssertionError(f"condition never held; last status: {st}")
+
+
+_TRANSIENT = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED}
 
 
 async def notices(db: Database, trial_id: str, kind: str | None = None) -> list[Notice]:
