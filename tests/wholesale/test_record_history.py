@@ -60,3 +60,32 @@ async def test_record_wholesale_attach_lapsed_history(wh) -> None:
     await wh.wait_state(cid, "error")
     await wh.handle(cid).terminate("recorded")
     await save_history("wholesale_attach_reminded_then_lapsed", wh.handle(cid))
+
+
+@pytest.mark.skipif(not os.environ.get("RECORD_HISTORIES"), reason="set RECORD_HISTORIES=1")
+async def test_record_wholesale_commands_judged_after_settling(wh, monkeypatch) -> None:
+    """Patch ``wholesale-judge-after-settling``: a PUT sent while provisioning settled
+    (waited, then applied), a DELETE sent while that change settled (waited, then removed)."""
+    from tests.wholesale.test_settling import Gate, _sent_meanwhile
+
+    provisioned = Gate(monkeypatch, "provision_customer")
+    changed = Gate(monkeypatch, "apply_customer_change")
+    cid = await wh.customer()
+    await provisioned.wait_committed()
+    put = asyncio.create_task(
+        wh.http.put(
+            f"/v1/wholesale/customers/{cid}", json={"packages": ["webex_suite"]}, headers=wh.auth()
+        )
+    )
+    await _sent_meanwhile(wh, cid, put)
+    provisioned.released.set()
+    assert (await put).status_code == 202
+    await changed.wait_committed()
+    delete = asyncio.create_task(
+        wh.http.delete(f"/v1/wholesale/customers/{cid}", headers=wh.auth())
+    )
+    await _sent_meanwhile(wh, cid, delete)
+    changed.released.set()
+    assert (await delete).status_code == 202
+    assert (await wh.handle(cid).result())["state"] == "deleted"
+    await save_history("wholesale_commands_judged_after_settling", wh.handle(cid))
