@@ -328,7 +328,7 @@ def list_trials(
         return (
             "\n".join(
                 f"{r['id']}  {r['state']:<22} {r['company']:<24} partner={r['partner_org_id']} "
-                f"next={r['next_deadline_kind'] or '-'}@{r['next_deadline_at'] or '-'}"
+                f"wakes={r['next_deadline_kind'] or '-'}@{r['next_deadline_at'] or '-'}"
                 for r in rows
             )
             or "no trials"

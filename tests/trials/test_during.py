@@ -99,12 +99,16 @@ async def _attrs_say(env, h, kind: str, at: datetime) -> None:
     raise AssertionError(f"search attributes say {got}, not {(kind, at)}")
 
 
-async def test_tr_d1_extended_trial_next_wakes_for_t7_everywhere(world, run_worker, env, db):
-    """TR-D1 with TR-E1: extended to end more than 7 days out (T-7 not yet sent), the trial
-    next wakes for its T-7 notice, and everything says so: the `status` query, the read
-    model (`lifecycles trial list`) and the NextDeadlineKind/NextDeadlineAt search
-    attributes (they said `trial_expires`), at the new end - 7 days; the timer fires then
-    (the notice is sent), after which all three say `trial_expires` at the new end."""
+async def test_tr_d1_extended_trial_attributes_show_the_state_deadline_read_model_the_wake(
+    world, run_worker, env, db
+):
+    """TR-D1 with TR-E1, and what each view means (docs/operators.md): extended to end more
+    than 7 days out, the NextDeadlineKind/NextDeadlineAt search attributes show the deadline
+    that ends the state (`trial_expires` at the new end: they change with the state and its
+    deadline, never for a notice within it), while the `status` query and the read model
+    (`lifecycles trial list`, `wakes=`) show the moment the trial next wakes, its T-7 notice
+    at the new end - 7 days. The timer fires then (the notice is sent); the attributes are
+    not touched by it, and the query and read model move on to `trial_expires`."""
     async with run_worker():
         h, _st = await _active(world, days=30)
         await env.sleep(10 * DAY)
@@ -114,7 +118,7 @@ async def test_tr_d1_extended_trial_next_wakes_for_t7_everywhere(world, run_work
         assert (st.next_deadline_kind, st.next_deadline_at) == ("expiry_t_minus_7", t7)
         row = await trial_row(db, tid(h))
         assert (row.next_deadline_kind, row.next_deadline_at) == ("expiry_t_minus_7", t7)
-        await _attrs_say(env, h, "expiry_t_minus_7", t7)
+        await _attrs_say(env, h, "trial_expires", r.ends_at)
 
         await env.sleep(53 * DAY + timedelta(hours=1))  # day 63 + 1 h: just past the new T-7
         st = await until(h, lambda s: any(n.kind == "expiry_t_minus_7" for n in s.notices))

@@ -10,9 +10,7 @@ Since patch ``trial-one-activity-per-step`` a trial costs what its deadlines cos
 activity (``trial_step``) opens it and one acts at each deadline or command, writing the
 effects, the notices' outbox rows and the read model's *changed* fields in one transaction;
 TR-E3's mail to every user is one activity that sends in batches and heartbeats. Search
-attributes change only when the state or the next deadline changes; since patch
-``trial-search-attributes-next-deadline`` that deadline is the one the timer waits for and
-the read model shows (T-7 included), no longer the one that ends the state. Updates wait
+attributes change only when the state (or the deadline that ends it) changes. Updates wait
 until the trial is opened. Trials started before the patch keep their path.
 """
 
@@ -75,10 +73,6 @@ from workflows.devices.workflow import DeviceTrial
 # workflow.patched ids: each marks a change to running lifecycles (see tests/test_replay.py).
 DEVICE_POLICY_IN_INPUT = "device-policy-in-trial-input"
 ONE_STEP = "trial-one-activity-per-step"
-# NextDeadlineAt/Kind show the deadline the trial waits for next (as the read model and the
-# timer do): before it they showed the one that ends the state, so an active trial said
-# `trial_expires` while it would next wake for its T-7 notice (e.g. after `extend`).
-SA_NEXT_DEADLINE = "trial-search-attributes-next-deadline"
 
 # TR-E3 mails every user of the org: batches that heartbeat, as long as a big org needs.
 MAIL_USERS_TIMEOUT = timedelta(hours=2)
@@ -997,9 +991,8 @@ class TrialLifecycle(Lifecycle):
         return summary, changes, effects
 
     def _state_deadline(self) -> Deadline | None:
-        """The deadline that ends the current state (what the search attributes of trials
-        from before patch SA_NEXT_DEADLINE show: the notices due within a state did not
-        change them)."""
+        """The deadline that ends the current state (what the search attributes show; the
+        notices due within a state do not change them)."""
         if self.state == "pending_consent" and self.consent_deadline_at:
             return Deadline("consent_expires", self.consent_deadline_at)
         if self.state == "active" and self.ends_at:
@@ -1023,12 +1016,8 @@ class TrialLifecycle(Lifecycle):
         return None
 
     def _publish_v2(self) -> None:
-        """Search attributes when the state or the next deadline changed (the one the
-        timer waits for and the read model shows); current details."""
-        if workflow.patched(SA_NEXT_DEADLINE):
-            d = self._next_deadline() if self.opened and not self._finished() else None
-        else:  # trials from before: the deadline that ends the state
-            d = self._state_deadline() if self.opened else None
+        """Search attributes when the state or its deadline changed; current details."""
+        d = self._state_deadline() if self.opened else None
         self.publish((self.state, d), d, self.inp.partner_org_id, self.inp.customer_org_id)
         workflow.set_current_details(self._details(self.status()))
 
