@@ -55,7 +55,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned_db = owned_client = False
         if getattr(app.state, "db", None) is None:
-            app.state.db = Database(db_url, pool_size=20)
+            # 40 kept, none opened and closed again: under a burst's 50 requests in flight,
+            # 20 + 20 overflow opened a PostgreSQL backend per checkout (issue 14, P2)
+            app.state.db = Database(db_url, pool_size=40, max_overflow=0)
             owned_db = True
         if getattr(app.state, "client", None) is None:
             from workers.client import connect

@@ -24,13 +24,25 @@ def sqlalchemy_url(url: str) -> str:
 class Database:
     """An async engine and its sessions; one per process."""
 
-    def __init__(self, url: str, pool_size: int = 10, *, pre_ping: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 10,
+        *,
+        pre_ping: bool = True,
+        max_overflow: int | None = None,
+    ) -> None:
         """``pre_ping``: test each connection as it leaves the pool (a round trip per
         checkout). A worker does without: an activity that finds its connection dead fails
-        that attempt, the pool drops its connections, and the retry gets a fresh one."""
+        that attempt, the pool drops its connections, and the retry gets a fresh one.
+        ``max_overflow`` (default ``pool_size``): connections opened beyond the pool when it
+        is busy, each closed again when it comes back (a new PostgreSQL backend every time)."""
         self.url = sqlalchemy_url(url)
         self.engine: AsyncEngine = create_async_engine(
-            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+            self.url,
+            pool_size=pool_size,
+            max_overflow=pool_size if max_overflow is None else max_overflow,
+            pool_pre_ping=pre_ping,
         )
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
