@@ -4,10 +4,8 @@ accepted; the subscriber list's time filters and sort order answer as Cisco's do
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,16 +16,11 @@ import models.all_tables  # noqa: F401  # every table in the metadata
 from api.app import create_app
 from models.wholesale.contract import WEBEX_ID_MAX
 from models.wholesale.tables import WholesaleCustomer, WholesaleSubscriber
+from tests.webex import webex_id
 from workers.settings import Settings
 
 CISCO_SPEC = Path("/work/shared/reference/webex-wholesale.openapi.json")
 METHODS = {"get", "post", "put", "delete", "patch"}
-
-
-def webex_id(kind: str = "ORGANIZATION") -> str:
-    """base64 of ciscospark://us/<KIND>/<uuid>, unpadded: 87 characters for an org."""
-    raw = f"ciscospark://us/{kind}/{uuid.uuid4()}".encode()
-    return base64.b64encode(raw).decode().rstrip("=")
 
 
 def _shape(path: str) -> str:

@@ -5,7 +5,6 @@ and sub-partners, no personal data in SQL errors, and Cisco's spec: Webex-shaped
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -28,12 +27,7 @@ from models.wholesale import problems as P
 from models.wholesale import provisioning
 from models.wholesale.contract import ProvisionStep, customer_workflow_id
 from models.wholesale.tables import WholesaleCustomer
-
-
-def webex_id(kind: str = "ORGANIZATION") -> str:
-    """An id shaped like Webex's: base64 of ciscospark://us/<KIND>/<uuid> (88 characters)."""
-    raw = f"ciscospark://us/{kind}/{uuid.uuid4()}".encode()
-    return base64.b64encode(raw).decode().rstrip("=")
+from tests.webex import webex_id
 
 
 class TemporalDown:
