@@ -48,6 +48,21 @@ RETRY = RetryPolicy(
 )
 
 
+def restore(carry: BaseModel, into: object, *, skip: Sequence[str] = (), **renamed: str) -> None:
+    """A continue-as-new run takes over: each field of ``carry`` (but ``skip``) becomes the
+    attribute of ``into`` of the same name (``renamed``: field -> attribute, where they
+    differ). The workflow class declares the attributes' types."""
+    for name in type(carry).model_fields:
+        if name not in skip:
+            setattr(into, renamed.get(name, name), getattr(carry, name))
+
+
+def carried(model: type[M], source: object, /, **given: Any) -> M:
+    """What a run hands to the next one: each field of ``model`` from the attribute of
+    ``source`` of the same name, or from ``given`` (a value computed, or renamed)."""
+    return model(**{n: given[n] if n in given else getattr(source, n) for n in model.model_fields})
+
+
 class StepFailed(ApplicationError):
     """An activity that failed for good. The main loop turns it into state ``error``; an
     update handler's caller sees it as the update's failure. (An ApplicationError, so one

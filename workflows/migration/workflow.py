@@ -16,6 +16,7 @@ Deterministic code only; every effect is an activity.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -43,32 +44,44 @@ with workflow.unsafe.imports_passed_through():
     from models.wholesale.contract import CustomerInput, WholesalePolicy
 
 from workflows import search_attributes as sa
-from workflows.common import Inbox, Lifecycle, act, parse, refuse, search_attribute_updates
+from workflows.common import (
+    Inbox,
+    Lifecycle,
+    act,
+    carried,
+    parse,
+    refuse,
+    restore,
+    search_attribute_updates,
+)
 
 PROVISIONED = ("provisioned", "provisioned_with_errors")
 
 
 @workflow.defn(name="BroadWorksMigration")
 class BroadWorksMigration(Lifecycle):
+    # Carried over continue-as-new (MigrationCarry's fields; its `failed` is failed_users).
+    phase: Phase
+    customer_id: str | None
+    org_id: str | None
+    total: int
+    done: int
+    failed_users: int
+    moved: int
+    next_index: int
+    started_at: datetime | None
+    phase_started_at: datetime | None
+    approved_by: str | None
+    reason: str
+    runs: int
+
     @workflow.init
     def __init__(self, inp: MigrationInput) -> None:
         self.inp = inp
         self.policy = inp.policy
         c = inp.carry or MigrationCarry(phase="prechecked", total=inp.total_users)
-        self.phase: Phase = c.phase
-        self.customer_id = c.customer_id
-        self.org_id = c.org_id
-        self.total = c.total
-        self.done = c.done
-        self.failed_users = c.failed
-        self.moved = c.moved
-        self.next_index = c.next_index
-        self.started_at = c.started_at
-        self.phase_started_at = c.phase_started_at
+        restore(c, self, failed="failed_users")
         self.phase_done_at_start = 0  # this run's baseline for the rate
-        self.approved_by = c.approved_by
-        self.reason = c.reason
-        self.runs = c.runs
         self.action = ""
         self.inbox: Inbox[Approve | Rollback] = Inbox()
         self._published: tuple | None = None
@@ -278,20 +291,8 @@ class BroadWorksMigration(Lifecycle):
             workflow.continue_as_new(
                 self.inp.model_copy(
                     update={
-                        "carry": MigrationCarry(
-                            phase=self.phase,
-                            customer_id=self.customer_id,
-                            org_id=self.org_id,
-                            total=self.total,
-                            done=self.done,
-                            failed=self.failed_users,
-                            moved=self.moved,
-                            next_index=self.next_index,
-                            started_at=self.started_at,
-                            phase_started_at=self.phase_started_at,
-                            approved_by=self.approved_by,
-                            reason=self.reason,
-                            runs=self.runs + 1,
+                        "carry": carried(
+                            MigrationCarry, self, failed=self.failed_users, runs=self.runs + 1
                         )
                     }
                 )
