@@ -91,6 +91,9 @@ class WholesalePolicy(Stored):
     attach_approval_reminder_days: float = Field(3.0, ge=0, le=3650)
     attach_approval_days: float = Field(14.0, ge=0, le=3650)
     max_history_events: int = Field(10_000, ge=1, le=51_200)
+    # PX-3: how long a command sent while a step settles waits for its outcome (seconds, not
+    # compressed by day_seconds); then it is refused as still in progress
+    settle_wait_seconds: float = Field(20.0, gt=0, le=3600)
 
     day_seconds: float = Field(
         86400.0, gt=0, le=86400.0

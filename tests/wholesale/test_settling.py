@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from models.wholesale import provisioning
+from workers.settings import Settings
 from workflows.wholesale.workflow import WholesaleCustomerProvisioning
 
 BOUND = 15.0  # seconds: a bound for an outcome, never a timing
@@ -131,3 +132,28 @@ async def test_px3_command_sent_while_settling_is_judged_by_the_outcome(wh, monk
     assert "PX-3" in r.json()["description"] and "pending_rpl_review" in r.text
     st = await wh.handle(cid).query(WholesaleCustomerProvisioning.status)
     assert (st.state, st.changes) == ("pending_rpl_review", 0)
+
+
+async def test_px3_command_waits_for_a_step_only_so_long(wh, wh_settings, monkeypatch):
+    """PX-3: a step that does not settle (its activity retrying; here held) keeps a command
+    waiting at most the policy's `settle_wait_seconds`: then it is refused (409, `status`,
+    still provisioning) and nothing is applied; once the step settles, the PUT is accepted."""
+    policy = wh_settings.wholesale_policy().model_copy(update={"settle_wait_seconds": 1.0})
+    monkeypatch.setattr(Settings, "wholesale_policy", lambda self: policy)
+    gate = Gate(monkeypatch, "provision_customer")
+    cid = await wh.customer()
+    await gate.wait_committed()
+    url = f"/v1/wholesale/customers/{cid}"
+    try:
+        r = await asyncio.wait_for(
+            wh.http.put(url, json={"packages": ["webex_suite"]}, headers=wh.auth()), BOUND
+        )
+    finally:
+        gate.released.set()
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["field"] == "status"
+    assert "PX-3" in r.text and "still provisioning" in r.text
+    st = await wh.wait_state(cid, "provisioned")
+    assert st.changes == 0 and st.waiting_for == "an update or a deletion"
+    r = await wh.http.put(url, json={"packages": ["webex_suite"]}, headers=wh.auth())
+    assert r.status_code == 202, r.text
