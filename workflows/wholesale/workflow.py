@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -47,8 +47,10 @@ from workflows.common import (
     Inbox,
     Lifecycle,
     act,
+    carried,
     parse,
     refuse,
+    restore,
 )
 
 # Updates used to apply their change inside the handler; since this patch the handler queues
@@ -78,20 +80,23 @@ DEADLINE_LABELS = {
 
 @workflow.defn(name="WholesaleCustomerProvisioning")
 class WholesaleCustomerProvisioning(Lifecycle):
+    # Carried over continue-as-new (CustomerCarry's fields; its `rejected` is the inbox's).
+    state: CustomerState
+    org_id: str | None
+    hold_started_at: datetime | None
+    next_recheck_at: datetime | None
+    rechecks: int
+    escalated_at: datetime | None
+    approval_asked_at: datetime | None
+    approval_reminders: int
+    changes: int
+
     @workflow.init
     def __init__(self, inp: CustomerInput) -> None:
         self.inp = inp
         self.policy = inp.policy
         carry = inp.carry or CustomerCarry(state="provisioning")
-        self.state: CustomerState = carry.state
-        self.org_id = carry.org_id
-        self.hold_started_at = carry.hold_started_at
-        self.next_recheck_at = carry.next_recheck_at
-        self.rechecks = carry.rechecks
-        self.escalated_at = carry.escalated_at
-        self.approval_asked_at = carry.approval_asked_at
-        self.approval_reminders = carry.approval_reminders
-        self.changes = carry.changes
+        restore(carry, self, skip=["rejected"])
         self.inbox: Inbox[ComplianceCleared | AttachDecision | CustomerChange | DeleteRequest] = (
             Inbox(carry.rejected)
         )
@@ -482,22 +487,8 @@ class WholesaleCustomerProvisioning(Lifecycle):
     # --- plumbing -----------------------------------------------------------------------
 
     def _carry_input(self) -> CustomerInput:
-        return self.inp.model_copy(
-            update={
-                "carry": CustomerCarry(
-                    state=self.state,
-                    org_id=self.org_id,
-                    hold_started_at=self.hold_started_at,
-                    next_recheck_at=self.next_recheck_at,
-                    rechecks=self.rechecks,
-                    escalated_at=self.escalated_at,
-                    approval_asked_at=self.approval_asked_at,
-                    approval_reminders=self.approval_reminders,
-                    changes=self.changes,
-                    rejected=list(self.inbox.rejected),
-                )
-            }
-        )
+        carry = carried(CustomerCarry, self, rejected=list(self.inbox.rejected))
+        return self.inp.model_copy(update={"carry": carry})
 
     def _publish(self, deadline: Deadline | None) -> None:
         """Search attributes and current details, when they changed. The read model is
