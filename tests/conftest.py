@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -45,6 +46,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if "dev_env" in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group("dev_env"))
     items.sort(key=lambda item: item.get_closest_marker("devserver") is None)  # stable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _workflows_validated_once() -> Iterator[None]:
+    """A worker validates each of its workflow classes when it is built: the sandbox imports
+    the class's module afresh and instantiates it (``prepare_workflow``), about 0.2 s of CPU
+    for the project's workflows, and every test builds a worker. The outcome depends only on
+    the class and the sandbox's settings, so in a test process each (class, restrictions,
+    runner) is validated once, when a worker first lists it; a class that fails validation is
+    never remembered, so it fails every time. Workflow runs still import the modules afresh
+    in the sandbox (tests keep ``reload_workflow_modules``); only the repeated check goes."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    original = SandboxedWorkflowRunner.prepare_workflow
+    validated: list[tuple[object, ...]] = []
+
+    def prepare_once(self: SandboxedWorkflowRunner, defn: Any) -> None:  # the SDK's _Definition
+        key = (
+            defn.cls,
+            defn,
+            self.runner_class,
+            self.restrictions,
+            tuple(self._worker_level_failure_exception_types),
+        )
+        # identity first: the same restrictions object of one runner is compared cheaply
+        if any(k[0] is key[0] and k[1] is key[1] and k[2:] == key[2:] for k in validated):
+            return
+        original(self, defn)
+        validated.append(key)
+
+    SandboxedWorkflowRunner.prepare_workflow = prepare_once  # type: ignore[method-assign]  # see above
+    try:
+        yield
+    finally:
+        SandboxedWorkflowRunner.prepare_workflow = original  # type: ignore[method-assign]  # restored
 
 
 @pytest.fixture(autouse=True)
