@@ -164,7 +164,12 @@ def template_database(postgres_server: tuple[str, str]) -> str:
 
 @pytest.fixture
 def database_url(postgres_server: tuple[str, str], template_database: str) -> Iterator[str]:
-    url, _ = postgres_server
+    """A database of the test's own, cloned from the template. Afterwards its connections are
+    closed; on a shared server (``TEST_DATABASE_URL``, testcontainers) it is dropped, but the
+    embedded server's databases stay until the server and its folder go at the end of the
+    session: a drop cost PostgreSQL more CPU than the clone (0.07 against 0.05 s) and the
+    test's teardown waited for it."""
+    url, source = postgres_server
     name = f"lc_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
@@ -172,7 +177,13 @@ def database_url(postgres_server: tuple[str, str], template_database: str) -> It
         yield _with_db(url, name)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if source == "embedded":
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+            else:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
