@@ -14,10 +14,12 @@ PYTEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || 
 
 # uv (from PyPI, into the venv) installs exactly the lock in seconds; where uv cannot be
 # installed or cannot reach its index, pip installs the same lock (pip.conf's indexes).
+# Bytecode compiled at install, as pip does: where PYTHONDONTWRITEBYTECODE is set, nothing
+# else would write it for the modules pytest imports before tests/__init__.py (docs/testing.md).
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	if $(BIN)/pip install --quiet --disable-pip-version-check $(UV) \
-	  && $(BIN)/uv pip sync --quiet --python $(BIN)/python $(LOCK) \
+	  && $(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK) \
 	  && $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . ; then :; \
 	else \
 	  echo "uv could not install the lock: installing it with pip"; \
