@@ -44,6 +44,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --- the forking side (a process that imported the CLI) ----------------------------------
 
 
+def _run_in_child(args: list[str], env: dict[str, str] | None, cwd: str | None) -> None:
+    """In a forked child whose fds 0, 1 and 2 are set: one run of the command, then leave
+    (never returns into the forking loop)."""
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd:
+            os.chdir(cwd)
+        sys.argv = ["lifecycles", *args]
+        from scripts.cli.main import app, main
+        from workers.settings import get_settings
+
+        get_settings.cache_clear()  # this run's environment
+    except BaseException:
+        os._exit(121)  # never back into the parent's loop
+    if os.environ.get("CLI_FORKS_FINALIZE"):  # as before the fix: finalize on the way out
+        try:
+            app(prog_name="lifecycles")
+        except SystemExit as stop:
+            sys.exit(stop.code)  # unwinds to the top: the interpreter finalizes
+        sys.exit(0)
+    try:
+        main()  # run_then_exit: leaves with the command's code, never returns
+    finally:
+        os._exit(120)
+
+
 def _fork(
     args: list[str], env: dict[str, str] | None, cwd: str | None, folder: str, name: str
 ) -> int:
@@ -57,28 +85,9 @@ def _fork(
             os.dup2(null, 0)
             os.dup2(out, 1)
             os.dup2(err, 2)
-            if env is not None:
-                os.environ.clear()
-                os.environ.update(env)
-            if cwd:
-                os.chdir(cwd)
-            sys.argv = ["lifecycles", *args]
-            from scripts.cli.main import app, main
-            from workers.settings import get_settings
-
-            get_settings.cache_clear()  # this run's environment
         except BaseException:
-            os._exit(121)  # never back into the parent's loop
-        if os.environ.get("CLI_FORKS_FINALIZE"):  # as before the fix: finalize on the way out
-            try:
-                app(prog_name="lifecycles")
-            except SystemExit as stop:
-                sys.exit(stop.code)  # unwinds to the top: the interpreter finalizes
-            sys.exit(0)
-        try:
-            main()  # run_then_exit: leaves with the command's code, never returns
-        finally:
-            os._exit(120)
+            os._exit(121)
+        _run_in_child(args, env, cwd)
     os.close(out)
     os.close(err)
     return pid
@@ -123,6 +132,80 @@ def serve() -> None:
         answers.write(json.dumps(_collect(folder, str(n), code)) + "\n")
         answers.flush()
     os.rmdir(folder)
+
+
+def serve_socket(path: str) -> None:
+    """``--socket PATH``: one run per connection on a Unix socket at ``path``, for a shell
+    (tests/test_readme.py): the caller (``--call PATH -- args``) sends its arguments,
+    environment and folder with its own stdin, stdout and stderr (SCM_RIGHTS), so the child
+    writes into the caller's pipes and terminal exactly as the installed script would; the
+    answer is the child's exit code. Runs may overlap (a child per connection). Stops when
+    its own stdin closes."""
+    import select
+    import socket
+
+    sys.path.insert(0, ROOT)
+    import scripts.cli.main  # noqa: F401  # the import every run shares
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    print("ready", flush=True)
+    running: dict[int, socket.socket] = {}
+    while True:
+        ready, _, _ = select.select([listener, sys.stdin], [], [], 0.01 if running else None)
+        if sys.stdin in ready and not sys.stdin.readline():
+            break
+        if listener in ready:
+            conn, _ = listener.accept()
+            data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+            while not data.endswith(b"\n"):
+                more = conn.recv(1 << 20)
+                if not more:
+                    break
+                data += more
+            req = json.loads(data)
+            pid = os.fork()
+            if pid == 0:  # the child: the caller's fds as its own, then one run
+                try:
+                    for own, theirs in enumerate(fds):
+                        os.dup2(theirs, own)
+                    listener.close()
+                    conn.close()
+                except BaseException:
+                    os._exit(121)
+                _run_in_child(req["args"], req["env"], req["cwd"])
+            for fd in fds:
+                os.close(fd)
+            running[pid] = conn
+        while running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            conn = running.pop(pid)
+            with conn:
+                conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+    for pid in running:
+        os.kill(pid, signal.SIGKILL)
+    listener.close()
+    os.unlink(path)
+
+
+def call(path: str, args: list[str]) -> int:
+    """``--call PATH -- args``: `lifecycles args` run by the ``--socket`` server at ``path``
+    with this process's stdin, stdout, stderr, environment and folder; its exit code (a child
+    killed by a signal gives 128 + the signal, as a shell says)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        request = {"args": args, "env": dict(os.environ), "cwd": os.getcwd()}
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        answer = b""
+        while chunk := conn.recv(64):
+            answer += chunk
+    code = int(answer or b"120")
+    return 128 - code if code < 0 else code
 
 
 def many() -> None:
@@ -217,5 +300,9 @@ def lifecycles(
 if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         serve()
+    elif sys.argv[1:2] == ["--socket"]:
+        serve_socket(sys.argv[2])
+    elif sys.argv[1:2] == ["--call"]:
+        sys.exit(call(sys.argv[2], sys.argv[4:]))  # --call PATH -- args
     else:
         many()

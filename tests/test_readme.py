@@ -5,16 +5,26 @@ are documented in docs/readme-examples.md:
 
 - ``# needs: docker`` (any ``# needs: ...``) as a block's first line: the block is skipped;
 - ``# (long-running)`` in a line's comment: that line is skipped (`make dev`, `make test`).
+
+Each `lifecycles ...` line runs in a process of its own forked from one that imported the CLI
+once (tests/cli_forks.py ``--socket``; docs/testing.md): the blocks' shell calls a function
+``lifecycles`` that first checks the env file put `lifecycles` on PATH, then hands its
+arguments, environment, folder, stdin, stdout and stderr to that process, whose child runs the
+console script's ``main()`` and answers its exit code. The CLI's import in a fresh interpreter
+is proven by tests/test_entry_points.py and by `lifecycles dev` itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +86,35 @@ class Stack:
     home: Path  # the folder a user would run `make dev` in
     env: dict[str, str]  # the environment of a fresh terminal there
     log: Path
+    cli_socket: str = ""  # tests/cli_forks.py --socket: where `lifecycles` lines are run
+
+
+@contextlib.contextmanager
+def _cli_fork_server(env: dict[str, str]) -> Iterator[str]:
+    """tests/cli_forks.py ``--socket`` in the fresh terminal's environment: the address of
+    the process that forks a `lifecycles` run per call (stopped by closing its stdin)."""
+    folder = tempfile.mkdtemp(prefix="lc-readme-")  # short: a socket's path has a limit
+    path = os.path.join(folder, "cli.sock")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "cli_forks.py"), "--socket", path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready", "the cli_forks socket server died"
+        yield path
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +157,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if time.monotonic() > deadline:
                 pytest.fail(f"lifecycles dev not up in 180 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Stack(home, base, log)
+        with _cli_fork_server(base) as cli_socket:
+            yield Stack(home, base, log, cli_socket)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
@@ -129,14 +169,22 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 proc.wait()
 
 
-def _script(block: Block, state: Path) -> str:
+def _script(block: Block, state: Path, cli_socket: str) -> str:
     """One block as a user's terminal runs it: the env file sourced, the variables of the
-    blocks before it kept (exported, then saved again for the next block)."""
+    blocks before it kept (exported, then saved again for the next block). `lifecycles` is
+    run by the fork server (see the module's docstring), once the env file has put the
+    installed script on PATH."""
+    forks = ROOT / "tests" / "cli_forks.py"
     return "\n".join(
         [
             "set -a",
             "source .lifecycles/env",
             f"if [ -f {state} ]; then source {state}; fi",
+            "lifecycles() {",
+            "  type -P lifecycles >/dev/null ||",
+            '    { echo "lifecycles: not on PATH" >&2; return 127; }',
+            f'  "{sys.executable}" -I -S "{forks}" --call "{cli_socket}" -- "$@"',
+            "}",
             "set -eo pipefail",
             block.code,
             "set +e",
@@ -163,7 +211,7 @@ def test_every_readme_shell_example_runs(dev_stack: Stack) -> None:
         t0 = time.monotonic()
         try:
             done = subprocess.run(
-                ["bash", "-c", _script(block, state)],
+                ["bash", "-c", _script(block, state, dev_stack.cli_socket)],
                 cwd=dev_stack.home,
                 env=dev_stack.env,
                 capture_output=True,
