@@ -14,19 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg.types.json import Jsonb
 
 from api.errors import ApiError
 from models.common.db import Database
 from models.common.refusal import RuleError, Violation
 from models.wholesale import problems as P
-from models.wholesale.store import Scope, hash_token, request_hash
+from models.wholesale.store import REMEMBER_SQL, Remembered, Scope, hash_token, request_hash
 from models.wholesale.tables import WholesaleSubPartner
 
 bearer = HTTPBearer(auto_error=False, description="A token from `lifecycles token create`.")
@@ -306,12 +304,29 @@ async def replay(request: Request, actor: Actor, payload: object) -> JSONRespons
     return JSONResponse(found.body, status_code=found.status_code, headers=headers)
 
 
-REMEMBER_SQL = """
-INSERT INTO wholesale_idempotency_key
-  (owner, key, method, path, request_hash, status_code, body, location, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT DO NOTHING
-"""
+def to_remember(
+    request: Request,
+    actor: Actor,
+    payload: object,
+    status: int,
+    body: object,
+    location: str | None = None,
+) -> Remembered | None:
+    """The record of this request's answer for its retries; None without an Idempotency-Key.
+    A route whose effect is one transaction writes it there (``provision_subscriber``)."""
+    key = idempotency_key(request)
+    if key is None:
+        return None
+    return Remembered(
+        actor.owner,
+        key,
+        request.method,
+        request.url.path,
+        request_hash([request.method, request.url.path, payload]),
+        status,
+        body,
+        location,
+    )
 
 
 async def remember(
@@ -322,21 +337,10 @@ async def remember(
     body: object,
     location: str | None = None,
 ) -> None:
-    key = idempotency_key(request)
-    if key is None:
+    """The record written on its own (a checkout of its own), after an effect that is not one
+    transaction of ours (a customer's row and its workflow's start)."""
+    rec = to_remember(request, actor, payload, status, body, location)
+    if rec is None:
         return
     async with db_of(request).autocommit() as pg:
-        await pg.execute(
-            REMEMBER_SQL,
-            (
-                actor.owner,
-                key,
-                request.method,
-                request.url.path[:300],
-                request_hash([request.method, request.url.path, payload]),
-                status,
-                None if body is None else Jsonb(body),
-                location,
-                datetime.now(UTC),
-            ),
-        )
+        await pg.execute(REMEMBER_SQL, rec.params())

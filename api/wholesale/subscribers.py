@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
-from api.auth import ALLOWED, Actor, acting, db_of, remember, replay, restricted
+from api.auth import ALLOWED, Actor, acting, db_of, replay, restricted, to_remember
 from api.errors import ERROR_RESPONSES, not_found
 from api.wholesale.schemas import (
     WEBEX_ID,
@@ -26,6 +26,7 @@ from api.wholesale.schemas import (
 from models.common.refusal import RuleError, Violation, raise_if
 from models.wholesale.problems import bad
 from models.wholesale.store import (
+    Remembered,
     SubscriberSpec,
     provision_subscriber,
     remove_subscriber,
@@ -135,17 +136,24 @@ async def create_subscriber(
     if (earlier := await replay(request, actor, payload)) is not None:
         return earlier
     spec = subscriber_spec(body)
+    answered: list[tuple[dict[str, object], int, str]] = []
+
+    def answer(sub: WholesaleSubscriber, external_id: str) -> Remembered | None:
+        """The answer, built once, and its record for the subscriber's own transaction."""
+        out = subscriber_out(sub, external_id).model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+        status = 202 if sub.status == "pending_user_migration" else 200
+        answered.append((out, status, _url(request, sub.id)))
+        return to_remember(request, actor, payload, status, out, answered[-1][2])
+
     try:
-        sub, external_id = await provision_subscriber(
-            db_of(request), request.app.state.mailer, actor.scope, spec
+        await provision_subscriber(
+            db_of(request), request.app.state.mailer, actor.scope, spec, answer=answer
         )
     except LookupError:
         raise not_found("customer") from None
-    out = subscriber_out(sub, external_id)
-    body_json = out.model_dump(mode="json", by_alias=True, exclude_none=True)
-    status = 202 if sub.status == "pending_user_migration" else 200
-    url = _url(request, sub.id)
-    await remember(request, actor, payload, status, body_json, url)
+    body_json, status, url = answered[-1]
     return JSONResponse(body_json, status_code=status, headers={"Location": url})
 
 

@@ -15,13 +15,14 @@ import json
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -852,12 +853,53 @@ SELECT (SELECT admin FROM ok), (SELECT count(*) FROM a)
 """
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """A request's answer stored under (owner, Idempotency-Key), for its retries. Written in
+    the same transaction as the effect it answers (issue 14, P2): a retry finds both or
+    neither, and the request takes one connection from the pool, not two."""
+
+    owner: str
+    key: str
+    method: str
+    path: str
+    request_hash: str
+    status: int
+    body: object
+    location: str | None = None
+
+    def params(self) -> tuple[object, ...]:
+        return (
+            self.owner,
+            self.key,
+            self.method,
+            self.path[:300],
+            self.request_hash,
+            self.status,
+            None if self.body is None else Jsonb(self.body),
+            self.location,
+            _now(),
+        )
+
+
+REMEMBER_SQL = """
+INSERT INTO wholesale_idempotency_key
+  (owner, key, method, path, request_hash, status_code, body, location, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
+
+# The answer to remember for a subscriber (and its customer's external ID); None: nothing
+Answer = Callable[[WholesaleSubscriber, str], Remembered | None]
+
+
 async def _add_subscriber(
-    db: Database, scope: Scope, sp: SubscriberSpec, email: str
+    db: Database, scope: Scope, sp: SubscriberSpec, email: str, answer: Answer | None = None
 ) -> tuple[WholesaleSubscriber, str] | None:
     """The subscriber added in plain SQL when nothing is to judge; None (nothing written)
     for anything else: a refusal, a retry, a free account (PX-2), an email whose user the
-    attached org has, for the full rules to answer."""
+    attached org has, for the full rules to answer. ``answer``'s record is written in the
+    same transaction."""
     async with db.autocommit() as pg, pg.transaction() as tx:
         cur = await pg.execute(_LOCK_CUSTOMER_SQL, (sp.customer_id,))
         row = await cur.fetchone()
@@ -913,6 +955,8 @@ async def _add_subscriber(
             return None
         sub.is_admin = bool(admin)
         sub.admin_package = sub.package if admin else None
+        if answer is not None and (rec := answer(sub, external_id)) is not None:
+            await pg.execute(REMEMBER_SQL, rec.params())
     return sub, external_id
 
 
@@ -930,16 +974,30 @@ _ADD_COLUMNS = {
 }
 
 
+async def _remember_in(
+    s: AsyncSession, answer: Answer | None, sub: WholesaleSubscriber, ext: str
+) -> None:
+    if answer is not None and (rec := answer(sub, ext)) is not None:
+        await (await s.connection()).exec_driver_sql(REMEMBER_SQL, rec.params())
+
+
 async def provision_subscriber(
-    db: Database, mailer: Mailer, scope: Scope, sp: SubscriberSpec
+    db: Database,
+    mailer: Mailer,
+    scope: Scope,
+    sp: SubscriberSpec,
+    *,
+    answer: Answer | None = None,
 ) -> tuple[WholesaleSubscriber, str]:
     """WH-S1..S3, PX-2. Returns ``(subscriber, the customer's external ID)``: the same email
-    for the same customer with the same package again is the earlier answer (a retry)."""
+    for the same customer with the same package again is the earlier answer (a retry).
+    ``answer``: the record an idempotent request stores, written in the subscriber's own
+    transaction (nothing is stored for a refusal)."""
     raise_if(subscriber_field_problems(sp))
     assert sp.customer_id and sp.email and sp.package
     email = sp.email.lower()
     try:
-        if (added := await _add_subscriber(db, scope, sp, email)) is not None:
+        if (added := await _add_subscriber(db, scope, sp, email, answer)) is not None:
             return added
     except psycopg.IntegrityError:  # two requests for one email raced: the second is refused
         raise RuleError(
@@ -957,6 +1015,7 @@ async def provision_subscriber(
                 raise LookupError("customer")
             same = await _subscriber_by_email(s, email)
             if same is not None and same.customer_id == customer.id and same.package == sp.package:
+                await _remember_in(s, answer, same, customer.external_id)
                 return same, customer.external_id
             problems, free_user = await subscriber_conflicts(s, sp, customer, holder=same)
             raise_if(problems)
@@ -993,6 +1052,7 @@ async def provision_subscriber(
                 s.add(sub)
                 await s.flush()
                 await _open_assignment(s, sub, customer, now)
+            await _remember_in(s, answer, sub, customer.external_id)
     except IntegrityError:  # two requests for one email raced: the second is refused
         raise RuleError(
             [
