@@ -293,7 +293,9 @@ async def main_async(
     ):
         settings = Settings(temporal_address=st.address, metrics_bind="", database_url=st.db_url)
         client = await connect(settings)
-        db = Database(st.db_url, pool_size=min(concurrency, 20))
+        # The starter's pool, as an app that starts trials keeps one: no ping per checkout
+        # (start_checks' statement proves its connection and reads again on a dropped one).
+        db = Database(st.db_url, pool_size=min(concurrency, 20), pre_ping=False)
         try:
             partner = await seed_partner(db, run)
             st.start_worker()

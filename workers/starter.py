@@ -73,6 +73,8 @@ async def start_trial(
     """Check the start rules (raises ``RuleError``, writing nothing), then start the workflow.
 
     The policy is snapshotted from settings here: the running trial never sees a later change.
+    ``db`` may go without a ping per checkout (``Database(pre_ping=False)``): the rules'
+    statement proves its connection and is read again on a fresh one if the server dropped it.
     """
     trial_id = trial_id or uuid.uuid4().hex[:16]
     inp = await start_checks(db, req, trial_id, settings.trial_policy())

@@ -66,7 +66,9 @@ class Database:
             try:
                 yield pg
             finally:
-                if not pg.closed:
+                if pg.closed:  # found dead (the server went away): never pooled again
+                    await conn.invalidate()
+                else:
                     await pg.set_autocommit(False)
 
     async def dispose(self) -> None:

@@ -16,6 +16,7 @@ No network at run time: ``email-validator`` is called with ``check_deliverabilit
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Callable
 from typing import Annotated
@@ -36,6 +37,10 @@ TIME_ZONE_MAX = 64
 WEBEX_ID_MAX = 256
 
 
+# Pure functions of their text (no DNS, no clock), called several times per request (a
+# trial start checks, normalizes and stores the same number and emails): each distinct
+# text is parsed once per process. Refusals (ValueError) are not cached.
+@functools.lru_cache(maxsize=4096)
 def normalize_email(value: str) -> str:
     """An email address as email-validator normalises it (the domain in lower case).
 
@@ -57,6 +62,7 @@ def normalize_email(value: str) -> str:
     return checked.normalized
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_phone(value: str) -> str:
     """A phone number in E.164 (``+14155550100``), however it was spaced or punctuated.
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
@@ -59,9 +60,20 @@ def _now() -> datetime:
 async def start_checks(
     db: Database, req: TrialRequest, trial_id: str, policy: TrialPolicy
 ) -> TrialInput:
-    """The starter's view of the start rules (nothing is written): one statement."""
-    async with db.autocommit() as pg:
-        return await resolve_trial(pg, req, policy, trial_id)
+    """The starter's view of the start rules (nothing is written): one statement.
+
+    The statement proves its connection, so a starter's pool needs no ping per checkout
+    (``Database(pre_ping=False)``; issue 14, P3): a pooled connection the server has dropped
+    fails the statement, goes out of the pool, and the read (nothing written) runs once more
+    on a fresh connection."""
+    for attempt in (1, 2):
+        async with db.autocommit() as pg:
+            try:
+                return await resolve_trial(pg, req, policy, trial_id)
+            except psycopg.OperationalError:
+                if attempt == 2 or not pg.closed:
+                    raise
+    raise AssertionError("unreachable")  # the second attempt returns or raises
 
 
 async def _trial(s: AsyncSession, trial_id: str) -> Trial:
