@@ -31,9 +31,12 @@ async def test_tr_v4_returns_owed_after_conversion(devices, run_worker):
             ConvertRequest(order_id="ORD-1", provisioning_contact_email="admin@newco.test"),
         )
         assert r.state == "converted"
-        assert (await h.result()).state == "converted"  # the parent is done
-
-        st = await devices.until(dh, lambda s: s.converted_at is not None, "trial_converted")
+        # The parent is done. Its result is read with time standing still: waiting for a
+        # result lets the time-skipping server skip ahead, and on a loaded machine it reached
+        # the child's device expiry (day 30) first ('awaiting_return', not 'in_trial').
+        with devices.env.auto_time_skipping_disabled():
+            assert (await h.result()).state == "converted"
+            st = await devices.until(dh, lambda s: s.converted_at is not None, "trial_converted")
         assert st.state == "in_trial"
         assert st.outstanding == ["PH0001", "PH0002"]
         assert (st.expires_at, st.return_due_at) == (before.expires_at, before.return_due_at)
