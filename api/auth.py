@@ -12,9 +12,10 @@ customer restricted.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -133,17 +134,100 @@ def _not_valid() -> ApiError:
     return ApiError(401, P.UNAUTHORIZED, "the token is not valid", {"WWW-Authenticate": "Bearer"})
 
 
+class Lease:
+    """The connection the token was read on, kept for the route's one statement or
+    transaction (issue 14, P2): one pool checkout per request instead of two. ``use()``
+    hands it out once and gives it back after; whatever happens, the request's end gives it
+    back (``leased``). Never held while another checkout is awaited: ``on_behalf`` gives it
+    back before its own query, and a store function that needs more takes its own after."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cm: AbstractAsyncContextManager[Any] | None = None
+        self._pg: Any = None
+
+    async def open(self) -> Any:
+        cm = self.db.autocommit()
+        self._pg = await cm.__aenter__()
+        self._cm = cm
+        return self._pg
+
+    async def release(self) -> None:
+        cm, self._cm, self._pg = self._cm, None, None
+        if cm is not None:
+            await cm.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Any]:
+        """The kept connection (autocommit, as ``Database.autocommit``), or a checkout of its
+        own when it was given back already; back in the pool afterwards."""
+        if self._cm is None:
+            async with self.db.autocommit() as pg:
+                yield pg
+            return
+        try:
+            yield self._pg
+        finally:
+            await self.release()
+
+
+async def leased(request: Request) -> AsyncIterator[Lease]:
+    lease = Lease(db_of(request))
+    request.state.lease = lease
+    try:
+        yield lease
+    finally:
+        await lease.release()
+
+
+def lease_of(request: Request) -> Lease | None:
+    """The request's kept connection (routes built with ``acting(..., keep=True)``)."""
+    return getattr(request.state, "lease", None)
+
+
 async def authenticate(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Actor:
+    return await _authenticate(request, creds, None)
+
+
+async def authenticate_keeping(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+    lease: Lease = Depends(leased),
+) -> Actor:
+    """``authenticate``, keeping its connection for the route (``lease_of``)."""
+    return await _authenticate(request, creds, lease)
+
+
+async def _authenticate(
+    request: Request, creds: HTTPAuthorizationCredentials | None, lease: Lease | None
 ) -> Actor:
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise ApiError(
             401, P.UNAUTHORIZED, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
         )
     key = idempotency_key(request) if request.method != "GET" else None
-    async with db_of(request).autocommit() as pg:
-        cur = await pg.execute(AUTH_SQL, {"hash": hash_token(creds.credentials), "key": key})
-        row = await cur.fetchone()
+    params = {"hash": hash_token(creds.credentials), "key": key}
+    if lease is None:
+        async with db_of(request).autocommit() as pg:
+            row = await (await pg.execute(AUTH_SQL, params)).fetchone()
+    else:
+        try:
+            pg = await lease.open()
+            row = await (await pg.execute(AUTH_SQL, params)).fetchone()
+        except BaseException:
+            await lease.release()
+            raise
+    try:
+        return _actor(request, row, key)
+    except BaseException:
+        if lease is not None:
+            await lease.release()  # refused: nothing more to read
+        raise
+
+
+def _actor(request: Request, row: Any, key: str | None) -> Actor:
     if row is None:
         raise _not_valid()
     (tok_id, partner, sub_partner, scopes, kind, revoked, sp_state) = row[:7]
@@ -183,6 +267,8 @@ async def on_behalf(request: Request, actor: Actor, sub_partner_org_id: str | No
         )
     if actor.sub_partner_org_id:
         raise ApiError(403, P.FORBIDDEN, "WH-SP1: a sub-partner acts only for itself")
+    if (lease := lease_of(request)) is not None:
+        await lease.release()  # never held while waiting for another checkout
     async with db_of(request).session() as s:
         sp = await s.get(WholesaleSubPartner, sub_partner_org_id)
     if sp is None or sp.parent_org_id != actor.partner_org_id:
@@ -251,17 +337,26 @@ def acting(
     change: bool = False,
     delete: bool = False,
     customer_admin: CustomerAdmin | None = None,
+    keep: bool = False,
 ) -> Callable[..., Awaitable[Actor]]:
     """The dependency of a route that may act for a sub-partner: the token's actor, as the
     sub-partner named by ``onBehalfOfSubPartnerOrgId`` if any, holding ``scope`` (PX-6 for
     changes). A customer admin's token passes only where ``customer_admin`` is given, and
-    not while its customer's restricted mode refuses it (``restricted(...)``)."""
+    not while its customer's restricted mode refuses it (``restricted(...)``). ``keep``:
+    the token's connection stays checked out for the route's own statement (``lease_of``)."""
 
     async def actor(
-        request: Request, on_behalf_of: OnBehalf = None, actor: Actor = Depends(authenticate)
+        request: Request,
+        on_behalf_of: OnBehalf = None,
+        actor: Actor = Depends(authenticate_keeping if keep else authenticate),
     ) -> Actor:
-        actor = await on_behalf(request, actor, on_behalf_of)
-        require(actor, scope, change=change, delete=delete, customer_admin=customer_admin)
+        try:
+            actor = await on_behalf(request, actor, on_behalf_of)
+            require(actor, scope, change=change, delete=delete, customer_admin=customer_admin)
+        except BaseException:
+            if (lease := lease_of(request)) is not None:
+                await lease.release()
+            raise
         return actor
 
     return actor

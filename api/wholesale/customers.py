@@ -15,7 +15,16 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import ALLOWED, Actor, acting, db_of, idempotency_key, remember, replay
+from api.auth import (
+    ALLOWED,
+    Actor,
+    acting,
+    db_of,
+    idempotency_key,
+    lease_of,
+    remember,
+    replay,
+)
 from api.errors import ERROR_RESPONSES, not_found, unavailable
 from api.wholesale.schemas import (
     WEBEX_ID,
@@ -259,10 +268,11 @@ async def get_customer(
     request: Request,
     customer_id: Annotated[str, Path(alias="customerId", max_length=200)],
     include_package_license_info: Annotated[bool, Query(alias="includePackageLicenseInfo")] = False,
-    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED)),
+    actor: Actor = Depends(acting(READ, customer_admin=ALLOWED, keep=True)),
 ) -> CustomerOut:
     """WH-C5: org ID, address, provisioning state, packages (PX-1 per-package status)."""
-    c = await customer_view(db_of(request), actor.scope, customer_id)
+    lease = lease_of(request)  # the token's connection: one checkout for the request
+    c = await customer_view(db_of(request), actor.scope, customer_id, lease.use if lease else None)
     if c is None:
         raise not_found("customer")  # another partner's customer: never its data
     return customer_out(c)

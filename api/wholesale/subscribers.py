@@ -11,7 +11,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
-from api.auth import ALLOWED, Actor, acting, db_of, replay, restricted, to_remember
+from api.auth import (
+    ALLOWED,
+    Actor,
+    acting,
+    db_of,
+    lease_of,
+    replay,
+    restricted,
+    to_remember,
+)
 from api.errors import ERROR_RESPONSES, not_found
 from api.wholesale.schemas import (
     WEBEX_ID,
@@ -128,7 +137,7 @@ def _url(request: Request, sub_id: str) -> str:
 async def create_subscriber(
     request: Request,
     body: SubscriberCreate,
-    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=ADD)),
+    actor: Actor = Depends(acting(WRITE, change=True, customer_admin=ADD, keep=True)),
 ) -> JSONResponse:
     """200 provisioned; 202 ``pending_user_migration`` when the email belongs to an active
     free account (PX-2). The first subscriber of a new org becomes its admin (WH-S2)."""
@@ -149,7 +158,12 @@ async def create_subscriber(
 
     try:
         await provision_subscriber(
-            db_of(request), request.app.state.mailer, actor.scope, spec, answer=answer
+            db_of(request),
+            request.app.state.mailer,
+            actor.scope,
+            spec,
+            answer=answer,
+            connect=lease.use if (lease := lease_of(request)) else None,
         )
     except LookupError:
         raise not_found("customer") from None

@@ -16,6 +16,7 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -397,10 +398,12 @@ _VIEW_COLUMNS = (
 _CUSTOMER_VIEW_SQL = f"SELECT {', '.join(_VIEW_COLUMNS)} FROM wholesale_customer WHERE id = %s"
 
 
-async def customer_view(db: Database, scope: Scope, customer_id: str) -> WholesaleCustomer | None:
+async def customer_view(
+    db: Database, scope: Scope, customer_id: str, connect: Connect | None = None
+) -> WholesaleCustomer | None:
     """The customer's read model as the caller may see it (only the columns GET shows), or
     None: missing, or another caller's."""
-    async with db.autocommit() as pg:
+    async with (connect or db.autocommit)() as pg:
         row = await (await pg.execute(_CUSTOMER_VIEW_SQL, (customer_id,))).fetchone()
     if row is None:
         return None
@@ -891,16 +894,24 @@ ON CONFLICT DO NOTHING
 
 # The answer to remember for a subscriber (and its customer's external ID); None: nothing
 Answer = Callable[[WholesaleSubscriber, str], Remembered | None]
+# A connection for a hot path's statements (``Database.autocommit`` or one the caller already
+# holds, as the API's request does after reading the token: one checkout per request)
+Connect = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 async def _add_subscriber(
-    db: Database, scope: Scope, sp: SubscriberSpec, email: str, answer: Answer | None = None
+    db: Database,
+    scope: Scope,
+    sp: SubscriberSpec,
+    email: str,
+    answer: Answer | None = None,
+    connect: Connect | None = None,
 ) -> tuple[WholesaleSubscriber, str] | None:
     """The subscriber added in plain SQL when nothing is to judge; None (nothing written)
     for anything else: a refusal, a retry, a free account (PX-2), an email whose user the
     attached org has, for the full rules to answer. ``answer``'s record is written in the
     same transaction."""
-    async with db.autocommit() as pg, pg.transaction() as tx:
+    async with (connect or db.autocommit)() as pg, pg.transaction() as tx:
         cur = await pg.execute(_LOCK_CUSTOMER_SQL, (sp.customer_id,))
         row = await cur.fetchone()
         if row is None:
@@ -988,16 +999,18 @@ async def provision_subscriber(
     sp: SubscriberSpec,
     *,
     answer: Answer | None = None,
+    connect: Connect | None = None,
 ) -> tuple[WholesaleSubscriber, str]:
     """WH-S1..S3, PX-2. Returns ``(subscriber, the customer's external ID)``: the same email
     for the same customer with the same package again is the earlier answer (a retry).
     ``answer``: the record an idempotent request stores, written in the subscriber's own
-    transaction (nothing is stored for a refusal)."""
+    transaction (nothing is stored for a refusal). ``connect``: the connection for the
+    plain-SQL path (given back before the full rules take one of their own)."""
     raise_if(subscriber_field_problems(sp))
     assert sp.customer_id and sp.email and sp.package
     email = sp.email.lower()
     try:
-        if (added := await _add_subscriber(db, scope, sp, email, answer)) is not None:
+        if (added := await _add_subscriber(db, scope, sp, email, answer, connect)) is not None:
             return added
     except psycopg.IntegrityError:  # two requests for one email raced: the second is refused
         raise RuleError(

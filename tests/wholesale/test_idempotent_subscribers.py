@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from api import auth
 from models.wholesale.store import Remembered, Scope, SubscriberSpec, provision_subscriber
 from models.wholesale.tables import IdempotencyKey, WholesaleSubscriber
 
@@ -87,3 +88,56 @@ async def test_subscriber_and_its_answer_commit_together(wh, retry):
     async with wh.db.session() as s:
         subs = (await s.exec(select(WholesaleSubscriber.email))).all()
     assert subs == (["t@k.test"] if retry else [])
+
+
+async def test_kept_connection_goes_back_on_every_answer(wh, monkeypatch):
+    """The token's connection kept for POST subscriber and GET customer (one checkout per
+    request) goes back to the pool whatever the answer: 200, a replay, 400, 401, 403, 404,
+    409, a bad body, and acting on behalf of a sub-partner. (A forgotten connection would
+    come back only when garbage-collected: each lease is checked here, not the pool.)"""
+    leases: list[Tracked] = []
+
+    class Tracked(auth.Lease):
+        opened = released = 0
+
+        def __init__(self, db) -> None:
+            super().__init__(db)
+            leases.append(self)
+
+        async def open(self):
+            self.opened += 1
+            return await super().open()
+
+        async def release(self) -> None:
+            if self._cm is not None:
+                self.released += 1
+            await super().release()
+
+    monkeypatch.setattr(auth, "Lease", Tracked)
+    cid = await _customer(wh)
+    h = {**wh.auth(), "Idempotency-Key": "lease-1"}
+    post = "/v1/wholesale/subscribers"
+    calls = [
+        ("POST", post, _body(cid, "l@k.test"), h),  # 200
+        ("POST", post, _body(cid, "l@k.test"), h),  # the replay
+        ("POST", post, _body(cid, "m@k.test", "4401"), wh.auth()),  # 409
+        ("POST", post, {**_body(cid, "n@k.test"), "package": None}, wh.auth()),  # 400
+        ("POST", post, _body(cid, "o@k.test"), {"Authorization": "Bearer x"}),  # 401
+        ("POST", post, _body(cid, "p@k.test"), wh.auth("read_only")),  # 403
+        ("POST", post, {"customerId": 3}, wh.auth()),  # a bad body
+        ("POST", post, _body("nope", "q@k.test", "4403"), wh.auth()),  # 404
+        ("GET", f"/v1/wholesale/customers/{cid}", None, wh.auth()),
+        ("GET", "/v1/wholesale/customers/nope", None, wh.auth()),
+        ("GET", f"/v1/wholesale/customers/{cid}?onBehalfOfSubPartnerOrgId={wh.sub_a}", None,
+         wh.auth()),
+    ]  # fmt: skip
+    codes = []
+    for method, url, body, headers in calls:
+        r = await wh.http.request(method, url, json=body, headers=headers)
+        codes.append(r.status_code)
+        if url.endswith(cid) and method == "GET":
+            assert r.json()["id"] == cid
+    assert codes == [200, 200, 409, 400, 401, 403, 400, 404, 200, 404, 404]
+    assert [x.opened for x in leases] == [1] * len(leases) and len(leases) >= 9
+    assert [x.released for x in leases] == [1] * len(leases)
+    assert all(x._cm is None for x in leases)
