@@ -1,6 +1,7 @@
 """Wholesale burst against the engine's ceiling, measured side by side in one run (issue 14, P2).
 
     python -m scripts.load_wholesale [-n 1000] [-m 10] [-c 50] [--profile DIR]
+    python -m scripts.load_wholesale -n 300 --open 0.5 0.8   # open load at 0.5x, 0.8x the ceiling
 
 Everything runs here and is stopped at the end: an embedded PostgreSQL and a Temporal dev
 server (file-backed SQLite) in a temp dir, one worker process (``workers.worker.build_worker``,
@@ -13,6 +14,11 @@ two measured no better on 2 cores). Three phases, each after a warm-up:
    (scripts/loadgen.py: POST the customer, poll its GET until ``provisioned``, then POST its
    subscribers one by one): customers/s, subscribers/s, p50/p99 to ``provisioned``;
 3. ceiling again (the machine is shared: the ratio uses the mean of both ceilings).
+
+With ``--open F [F ...]`` (or ``--rate R``) the burst is an open load instead: for each F,
+N customers arrive at F × the ceiling just measured (one every 1/rate s, whatever is in
+flight; nothing waits for a lane), each as in the burst. Its p50/p99 to ``provisioned`` is
+the latency at that rate; 50 closed lanes at the ceiling measure their own queue instead.
 
 CPU seconds of each process (API, worker, Temporal, PostgreSQL, this load generator) are read
 from /proc per phase. ``--profile DIR`` runs py-spy on the API and the worker during the burst
@@ -457,6 +463,65 @@ async def burst(
     }
 
 
+async def open_loop(
+    base: str,
+    token: str,
+    template: str,
+    run: str,
+    n: int,
+    m: int,
+    rate: float,
+    poll: float,
+    first: int,
+) -> dict[str, Any]:
+    """N customers arriving at ``rate`` per second, one every 1/rate s whatever is in flight
+    (an open load: nothing waits for a lane), each as in the burst (POST, poll until
+    ``provisioned``, then its M subscribers). The time to ``provisioned`` is then the
+    system's latency at that rate, not the queue a closed number of lanes builds."""
+    from scripts.loadgen import Http, Stats, _pct, one_customer
+
+    stats = Stats()
+    in_flight = peak = 0
+    async with Http(
+        base, {"Authorization": f"Bearer {token}"}, max_connections=max(100, int(rate * 60))
+    ) as http:
+        await one_customer(http, first - 1, run, template, m, Stats(), poll=poll)  # warm-up
+
+        async def one(i: int) -> None:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                await one_customer(http, i, run, template, m, stats, poll=poll)
+            finally:
+                in_flight -= 1
+
+        t0 = time.perf_counter()
+        tasks = []
+        for k in range(n):
+            delay = t0 + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(first + k)))
+        offered = time.perf_counter()
+        await asyncio.gather(*tasks)
+        t1 = time.perf_counter()
+    done = stats.customers_done_at
+    return {
+        "rate_offered": rate,
+        "arrivals_seconds": offered - t0,
+        "wall_seconds": t1 - t0,
+        "customers_per_second": len(done) / (max(done) - t0) if done else 0.0,
+        "p50_seconds_to_provisioned": _pct(stats.provisioned_after, 50),
+        "p99_seconds_to_provisioned": _pct(stats.provisioned_after, 99),
+        "max_seconds_to_provisioned": max(stats.provisioned_after, default=float("nan")),
+        "customers_in_flight_max": peak,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "failures": stats.failures[:10],
+    }
+
+
 async def main_async(
     customers: int = 100,
     subscribers: int = 10,
@@ -465,7 +530,11 @@ async def main_async(
     poll: float = 0.1,
     ramp: float = 10.0,
     profile: Path | None = None,
+    open_fractions: list[float] | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
+    """The closed burst between two ceilings; with ``open_fractions`` (of the ceiling just
+    measured) or ``rate`` (customers/s), open-load phases instead, one per rate."""
     from scripts.loadgen import count_rows, setup_world
     from workers.client import connect
     from workers.settings import Settings
@@ -485,17 +554,35 @@ async def main_async(
             c1 = procs.cpu()
             profiler = Profiler(profile, procs)
             profiler.start()
-            b = await burst(
-                st.env["base"],
-                token,
-                template,
-                run,
-                customers,
-                subscribers,
-                concurrency,
-                poll,
-                ramp,
-            )
+            opened: list[dict[str, Any]] = []
+            rates = [rate] if rate else [f * ceiling_before for f in open_fractions or []]
+            b: dict[str, Any] = {}
+            if not rates:
+                b = await burst(
+                    st.env["base"],
+                    token,
+                    template,
+                    run,
+                    customers,
+                    subscribers,
+                    concurrency,
+                    poll,
+                    ramp,
+                )
+            for k, r in enumerate(rates):
+                o = await open_loop(
+                    st.env["base"],
+                    token,
+                    template,
+                    run,
+                    customers,
+                    subscribers,
+                    r,
+                    poll,
+                    first=(k + 1) * 1_000_000,
+                )
+                o["fraction_of_ceiling_before"] = r / ceiling_before
+                opened.append(o)
             c2 = procs.cpu()
             hot = profiler.stop()
             ceiling_after = await ceiling(client, tq, customers, concurrency, f"{run}-b", ramp)
@@ -505,6 +592,9 @@ async def main_async(
     mean_ceiling = (ceiling_before + ceiling_after) / 2
     cpu_ceiling = Processes.delta(c0, c1)
     cpu_burst = Processes.delta(c1, c2)
+    for o in opened:
+        o["ratio_customers_to_ceiling"] = o["customers_per_second"] / mean_ceiling
+    warm = 1 if b else 0  # each phase has its warm-up customer
     return {
         "customers": customers,
         "subscribers_per_customer": subscribers,
@@ -514,17 +604,64 @@ async def main_async(
         "ceiling_before_per_second": ceiling_before,
         "ceiling_after_per_second": ceiling_after,
         "burst": b,
-        "ratio_customers_to_ceiling": b["customers_per_second"] / mean_ceiling,
+        "open": opened,
+        "ratio_customers_to_ceiling": b.get("customers_per_second", 0.0) / mean_ceiling,
         "cpu_seconds_ceiling": cpu_ceiling,
         "cpu_seconds_ceiling_after": Processes.delta(c2, c3),
         "cpu_seconds_burst": cpu_burst,
         "rss_mb_at_end": rss,
-        "store": {"customers": in_store[0] - 1, "subscribers": in_store[1] - subscribers},
+        "store": {
+            "customers": in_store[0] - warm - len(opened),
+            "subscribers": in_store[1] - subscribers * (warm + len(opened)),
+            "expected_customers": customers * max(1, len(opened)),
+        },
         "where_time_goes": hot,
     }
 
 
+def open_table(d: dict[str, Any]) -> str:
+    n, m = d["customers"], d["subscribers_per_customer"]
+    lines = [
+        f"| open load: {n:,} customers × {m} per rate | "
+        + " | ".join(f"{o['fraction_of_ceiling_before']:.2f}× ceiling" for o in d["open"])
+        + " |",
+        "|---" * (1 + len(d["open"])) + "|",
+        "| ceiling: one-activity workflows/s (before / after) | "
+        + " | ".join(
+            f"{d['ceiling_before_per_second']:.1f} / {d['ceiling_after_per_second']:.1f}"
+            for _ in d["open"]
+        )
+        + " |",
+    ]
+
+    def row(label: str, fmt: str, key: str) -> None:
+        lines.append(f"| {label} | " + " | ".join(fmt.format(o[key]) for o in d["open"]) + " |")
+
+    row("customers/s offered", "{:.2f}", "rate_offered")
+    row("customers/s through the API", "{:.2f}", "customers_per_second")
+    row("customers/s ÷ mean ceiling", "{:.2f}×", "ratio_customers_to_ceiling")
+    row("p50 to provisioned (s)", "{:.2f}", "p50_seconds_to_provisioned")
+    row("**p99 to provisioned (s)**", "**{:.2f}**", "p99_seconds_to_provisioned")
+    row("max to provisioned (s)", "{:.2f}", "max_seconds_to_provisioned")
+    row("customers in flight, at most", "{}", "customers_in_flight_max")
+    row("HTTP requests", "{:,}", "requests")
+    row("retries", "{}", "retries")
+    s = d["store"]
+    lines.append(
+        f"\nin the store: {s['customers']:,} customers / {s['subscribers']:,} subscribers "
+        f"(expected {s['expected_customers']:,} / {s['expected_customers'] * m:,})"
+    )
+    cb = d["cpu_seconds_burst"]
+    total = n * len(d["open"])
+    lines += ["", "| CPU, open phases | seconds | per customer (ms) |", "|---|---|---|"]
+    for role in cb:
+        lines.append(f"| {role} | {cb[role]:.1f} | {1000 * cb[role] / total:.0f} |")
+    return "\n".join(lines)
+
+
 def table(d: dict[str, Any]) -> str:
+    if d["open"]:
+        return open_table(d)
     b = d["burst"]
     n, m = d["customers"], d["subscribers_per_customer"]
     mean = (d["ceiling_before_per_second"] + d["ceiling_after_per_second"]) / 2
@@ -573,6 +710,17 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         default=10.0,
         help="Seconds over which the C lanes start (both phases; 0: all at once).",
     )
+    ap.add_argument(
+        "--open",
+        type=float,
+        nargs="+",
+        metavar="F",
+        help="Open load instead of the closed burst: N customers arriving at F × the ceiling "
+        "measured first in this run, one phase per F (e.g. --open 0.5 0.8).",
+    )
+    ap.add_argument(
+        "--rate", type=float, help="Open load at this many customers/s (instead of --open)."
+    )
     ap.add_argument("--profile", type=Path, help="py-spy the API and worker into this folder.")
     ap.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
 
@@ -587,6 +735,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             poll=args.poll,
             ramp=args.ramp,
             profile=args.profile,
+            open_fractions=args.open,
+            rate=args.rate,
         )
     )
     print(table(data))
