@@ -4,7 +4,10 @@ and its answer together or neither of them."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from api import auth
@@ -141,3 +144,35 @@ async def test_kept_connection_goes_back_on_every_answer(wh, monkeypatch):
     assert [x.opened for x in leases] == [1] * len(leases) and len(leases) >= 9
     assert [x.released for x in leases] == [1] * len(leases)
     assert all(x._cm is None for x in leases)
+
+
+async def test_one_pool_checkout_per_subscriber_post_and_customer_get(wh):
+    """Issue 14, P2: POST subscriber (with its Idempotency-Key's answer) and GET customer take
+    one connection from the pool each, the one the token was read on; POST customer still
+    takes three (the token, the row, the answer after the workflow's start). Counted for
+    this test's own task: the worker's activities share the pool."""
+    cid = await _customer(wh)
+    me = asyncio.current_task()
+    mine: list[int] = []
+
+    def checkout(*_: object) -> None:
+        if asyncio.current_task() is me:
+            mine.append(1)
+
+    pool = wh.db.engine.sync_engine.pool
+    event.listen(pool, "checkout", checkout)
+    try:
+        counts = []
+        for method, url, body in [
+            ("POST", "/v1/wholesale/subscribers", _body(cid, "one@k.test")),
+            ("GET", f"/v1/wholesale/customers/{cid}", None),
+            ("POST", "/v1/wholesale/customers", wh.customer_body()),
+        ]:
+            mine.clear()
+            h = {**wh.auth(), "Idempotency-Key": f"count-{len(counts)}"}
+            r = await wh.http.request(method, url, json=body, headers=h)
+            assert r.status_code in (200, 202)
+            counts.append(len(mine))
+    finally:
+        event.remove(pool, "checkout", checkout)
+    assert counts == [1, 1, 3]
