@@ -162,7 +162,7 @@ async def test_one_pool_checkout_per_subscriber_post_and_customer_get(wh):
     pool = wh.db.engine.sync_engine.pool
     event.listen(pool, "checkout", checkout)
     try:
-        counts = []
+        counts: list[int] = []
         for method, url, body in [
             ("POST", "/v1/wholesale/subscribers", _body(cid, "one@k.test")),
             ("GET", f"/v1/wholesale/customers/{cid}", None),
