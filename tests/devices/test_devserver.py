@@ -23,11 +23,14 @@ from workflows.trials.workflow import TrialLifecycle
 
 pytestmark = pytest.mark.devserver
 
-DAY_SECONDS = 0.1  # 30 days = 3 s; returns due 1.4 s after the device expiry
+# 30 days = 15 s: the ship and the conversion must land before the trial ends, on a machine
+# that may be loaded (at 0.1 s a day, 3 s, they once did not); returns due 7 s after the
+# device expiry.
+DAY_SECONDS = 0.5
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(180):  # a hang guard, not a timing check
         while True:
             if value := await probe():
                 return value
