@@ -37,7 +37,7 @@ README = ROOT / "README.md"
 LONG_RUNNING = "# (long-running)"
 NEEDS = re.compile(r"^#\s*needs:\s*(\S.*)$")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-BLOCK_SECONDS = 120
+BLOCK_SECONDS = 300  # a hang guard per block, not a timing check (one took 120+ s at load 15)
 
 
 @dataclass
