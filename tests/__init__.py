@@ -11,3 +11,12 @@ import sys
 
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# Temporal's deadlock detector fails a workflow activation (or answers a query with an error)
+# that has not yielded within 2 s of wall time. That guards against workflow code that never
+# yields; on a loaded test machine it also fires on honest code (a cold replay in the sandbox at
+# load 10: "Potential deadlock detected" in a fresh-clone run), so a test would depend on load.
+# The tests' workers run without it (the SDK's TEMPORAL_DEBUG: the sandbox's determinism
+# restrictions stay; only the 2-s wall clock and the breakpoint() ban are lifted), as do the
+# worker processes tests start. `lifecycles worker` and `lifecycles dev` keep it.
+os.environ.setdefault("TEMPORAL_DEBUG", "1")
