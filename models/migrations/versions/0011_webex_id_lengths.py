@@ -12,8 +12,7 @@ Revises: 0009
 Create Date: 2026-11-22 11:00:00
 """
 
-import sqlalchemy as sa
-from alembic import op
+from models.common.resize import narrow, widen, widened
 
 revision = "0011"
 down_revision = "0009"
@@ -78,33 +77,13 @@ WIDENED: dict[str, list[tuple[str, int]]] = {
 }
 WORKFLOW_ID = ("wholesale_customer", "workflow_id", 80, 300)
 
+RESIZED = [*widened(WIDENED, WEBEX_ID), WORKFLOW_ID]
+
 
 def upgrade() -> None:
-    for table, columns in WIDENED.items():
-        for column, before in columns:
-            op.alter_column(
-                table,
-                column,
-                type_=sa.String(length=WEBEX_ID),
-                existing_type=sa.String(length=before),
-            )
-    table, column, before, after = WORKFLOW_ID
-    op.alter_column(
-        table, column, type_=sa.String(length=after), existing_type=sa.String(length=before)
-    )
+    widen(RESIZED)
 
 
 def downgrade() -> None:
     """Back to 40 (80 for the workflow id): fails, as it should, if a longer id is stored."""
-    table, column, before, after = WORKFLOW_ID
-    op.alter_column(
-        table, column, type_=sa.String(length=before), existing_type=sa.String(length=after)
-    )
-    for table, columns in WIDENED.items():
-        for column, before in columns:
-            op.alter_column(
-                table,
-                column,
-                type_=sa.String(length=before),
-                existing_type=sa.String(length=WEBEX_ID),
-            )
+    narrow(RESIZED)

@@ -13,8 +13,7 @@ Revises: 0011
 Create Date: 2026-11-22 12:50:00
 """
 
-import sqlalchemy as sa
-from alembic import op
+from models.common.resize import narrow, widen, widened
 
 revision = "0012"
 down_revision = "0011"
@@ -58,33 +57,13 @@ WIDENED: dict[str, list[tuple[str, int]]] = {
 }
 WORKFLOW_ID = ("setup_assist_project", "workflow_id", 80, 300)  # "setup-assist-" + location
 
+RESIZED = [*widened(WIDENED, WEBEX_ID), WORKFLOW_ID]
+
 
 def upgrade() -> None:
-    for table, columns in WIDENED.items():
-        for column, before in columns:
-            op.alter_column(
-                table,
-                column,
-                type_=sa.String(length=WEBEX_ID),
-                existing_type=sa.String(length=before),
-            )
-    table, column, before, after = WORKFLOW_ID
-    op.alter_column(
-        table, column, type_=sa.String(length=after), existing_type=sa.String(length=before)
-    )
+    widen(RESIZED)
 
 
 def downgrade() -> None:
     """Back to 40 (80 for the workflow id): fails, as it should, if a longer id is stored."""
-    table, column, before, after = WORKFLOW_ID
-    op.alter_column(
-        table, column, type_=sa.String(length=before), existing_type=sa.String(length=after)
-    )
-    for table, columns in reversed(WIDENED.items()):
-        for column, before in columns:
-            op.alter_column(
-                table,
-                column,
-                type_=sa.String(length=before),
-                existing_type=sa.String(length=WEBEX_ID),
-            )
+    narrow(RESIZED)
