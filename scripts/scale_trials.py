@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts.bench.lifecycles import trial_request
 from scripts.load_wholesale import Processes, _free_port, tree_rss_mb
 
 
@@ -189,25 +190,10 @@ async def backlog(client: Any, task_queue: str) -> int:
 
 
 def request(partner: str, run: str, i: int) -> Any:
-    """A new customer's trial of messaging and calling, one number, set up now (as the bench's
-    trials); numbers +1 415 2xx xxxx, unique up to 8,000,000 trials."""
-    from models.trials.contract import NewCustomer, TrialRequest
-
-    return TrialRequest(
-        partner_org_id=partner,
-        started_by=f"sales@{run}.test",
-        customer=NewCustomer(
-            company_name=f"ScaleCo {i}",
-            admin_email=f"admin{i}@c{i}.{run}.test",
-            vertical="retail",
-            country="US",
-            numbers=[f"+1415{200 + i // 10_000:03d}{i % 10_000:04d}"],
-        ),
-        services=["messaging", "calling"],
-        license_count=25,
-        days=30,
-        setup="now",
-    )
+    """The bench's trial (a new customer, messaging and calling, one number, set up now);
+    numbers +1 415 2xx xxxx, unique up to 8,000,000 trials."""
+    number = f"+1415{200 + i // 10_000:03d}{i % 10_000:04d}"
+    return trial_request(partner, run, i, company=f"ScaleCo {i}", number=number)
 
 
 async def start_many(

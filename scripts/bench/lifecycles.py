@@ -56,6 +56,28 @@ async def seed_partner(db: Any, run: str) -> str:
         )
 
 
+def trial_request(partner: str, run: str, i: int, *, company: str, number: str) -> Any:
+    """A new customer's trial of messaging and calling with one number, set up now: the
+    trial the bench walks and scripts/scale_trials starts by the thousand."""
+    from models.trials.contract import NewCustomer, TrialRequest
+
+    return TrialRequest(
+        partner_org_id=partner,
+        started_by=f"sales@{run}.test",
+        customer=NewCustomer(
+            company_name=company,
+            admin_email=f"admin{i}@c{i}.{run}.test",
+            vertical="retail",
+            country="US",
+            numbers=[number],
+        ),
+        services=["messaging", "calling"],
+        license_count=25,
+        days=30,
+        setup="now",
+    )
+
+
 class Trials(Lifecycle):
     """A new customer's trial of messaging and calling with one number, set up now, walked
     to its end: welcome, T-7, T, grace, TR-E3, free org, numbers released."""
@@ -68,24 +90,9 @@ class Trials(Lifecycle):
         self.partner = await seed_partner(self.db, self.run_id)
 
     def request(self, i: int) -> Any:
-        from models.trials.contract import NewCustomer, TrialRequest
-
         r = self.run_id
-        return TrialRequest(
-            partner_org_id=self.partner,
-            started_by=f"sales@{r}.test",
-            customer=NewCustomer(
-                company_name=f"BenchCo {i}",
-                admin_email=f"admin{i}@c{i}.{r}.test",
-                vertical="retail",
-                country="US",
-                numbers=[f"+1555{abs(hash(r)) % 1000:03d}{i:04d}"],
-            ),
-            services=["messaging", "calling"],
-            license_count=25,
-            days=30,
-            setup="now",
-        )
+        number = f"+1555{abs(hash(r)) % 1000:03d}{i:04d}"
+        return trial_request(self.partner, r, i, company=f"BenchCo {i}", number=number)
 
     async def real(self, i: int) -> Run:
         from workers.starter import start_trial
