@@ -992,6 +992,13 @@ async def _remember_in(
         await (await s.connection()).exec_driver_sql(REMEMBER_SQL, rec.params())
 
 
+def _email_raced() -> RuleError:
+    """Two requests for one email raced (a unique constraint): the second is refused."""
+    return RuleError(
+        [conflict(P.SUBSCRIBER_ELSEWHERE, "WH-S3", "email", "already provisioned as a subscriber")]
+    )
+
+
 async def provision_subscriber(
     db: Database,
     mailer: Mailer,
@@ -1012,14 +1019,8 @@ async def provision_subscriber(
     try:
         if (added := await _add_subscriber(db, scope, sp, email, answer, connect)) is not None:
             return added
-    except psycopg.IntegrityError:  # two requests for one email raced: the second is refused
-        raise RuleError(
-            [
-                conflict(
-                    P.SUBSCRIBER_ELSEWHERE, "WH-S3", "email", "already provisioned as a subscriber"
-                )
-            ]
-        ) from None
+    except psycopg.IntegrityError:
+        raise _email_raced() from None
     keys: list[str] = []
     try:
         async with db.session() as s:
@@ -1066,14 +1067,8 @@ async def provision_subscriber(
                 await s.flush()
                 await _open_assignment(s, sub, customer, now)
             await _remember_in(s, answer, sub, customer.external_id)
-    except IntegrityError:  # two requests for one email raced: the second is refused
-        raise RuleError(
-            [
-                conflict(
-                    P.SUBSCRIBER_ELSEWHERE, "WH-S3", "email", "already provisioned as a subscriber"
-                )
-            ]
-        ) from None
+    except IntegrityError:
+        raise _email_raced() from None
     if keys:
         await deliver(db, mailer, keys)
     return sub, customer.external_id
