@@ -446,17 +446,28 @@ async def burst(
     after_first_wave = [
         v for i, v in stats.provisioned_after_by_customer.items() if i >= concurrency
     ]
-    done = stats.customers_done_at
     sub_start = min((a for a, _ in stats.subscriber_spans), default=t0)
     sub_end = max((b for _, b in stats.subscriber_spans), default=t1)
     return {
         "wall_seconds": t1 - t0,
-        "customers_per_second": len(done) / (max(done) - t0) if done else 0.0,
+        **_served(stats, t0),
         "subscribers_per_second": n * m / (sub_end - sub_start) if n * m else 0.0,
-        "p50_seconds_to_provisioned": _pct(stats.provisioned_after, 50),
-        "p99_seconds_to_provisioned": _pct(stats.provisioned_after, 99),
         "p50_after_first_wave": _pct(after_first_wave, 50),
         "p99_after_first_wave": _pct(after_first_wave, 99),
+    }
+
+
+def _served(stats: Any, t0: float) -> dict[str, Any]:
+    """What a phase served from ``t0`` on (closed or open): customers/s, the time to
+    ``provisioned`` (p50, p99, max), the requests, retries and first failures."""
+    from scripts.loadgen import _pct
+
+    done = stats.customers_done_at
+    return {
+        "customers_per_second": len(done) / (max(done) - t0) if done else 0.0,
+        "p50_seconds_to_provisioned": _pct(stats.provisioned_after, 50),
+        "p99_seconds_to_provisioned": _pct(stats.provisioned_after, 99),
+        "max_seconds_to_provisioned": max(stats.provisioned_after, default=float("nan")),
         "requests": stats.requests,
         "retries": stats.retries,
         "failures": stats.failures[:10],
@@ -478,7 +489,7 @@ async def open_loop(
     (an open load: nothing waits for a lane), each as in the burst (POST, poll until
     ``provisioned``, then its M subscribers). The time to ``provisioned`` is then the
     system's latency at that rate, not the queue a closed number of lanes builds."""
-    from scripts.loadgen import Http, Stats, _pct, one_customer
+    from scripts.loadgen import Http, Stats, one_customer
 
     stats = Stats()
     in_flight = peak = 0
@@ -506,19 +517,12 @@ async def open_loop(
         offered = time.perf_counter()
         await asyncio.gather(*tasks)
         t1 = time.perf_counter()
-    done = stats.customers_done_at
     return {
         "rate_offered": rate,
         "arrivals_seconds": offered - t0,
         "wall_seconds": t1 - t0,
-        "customers_per_second": len(done) / (max(done) - t0) if done else 0.0,
-        "p50_seconds_to_provisioned": _pct(stats.provisioned_after, 50),
-        "p99_seconds_to_provisioned": _pct(stats.provisioned_after, 99),
-        "max_seconds_to_provisioned": max(stats.provisioned_after, default=float("nan")),
+        **_served(stats, t0),
         "customers_in_flight_max": peak,
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "failures": stats.failures[:10],
     }
 
 
