@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="A customer's workflow continues as new past this many history events "
         "(or when the server suggests it).",
     )
+    wholesale_settle_wait_seconds: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="PX-3: a PUT or DELETE sent while a step's outcome settles waits this long "
+        "for it (seconds of real time), then is refused as still in progress.",
+    )
     wholesale_api_rate_per_second: float = Field(
         200.0, gt=0, description="Wholesale API: requests per second per token (then 429)."
     )
@@ -322,6 +329,7 @@ class Settings(BaseSettings):
             attach_approval_reminder_days=self.wholesale_attach_approval_reminder_days,
             attach_approval_days=self.wholesale_attach_approval_days,
             max_history_events=self.wholesale_max_history_events,
+            settle_wait_seconds=self.wholesale_settle_wait_seconds,
         )
 
 
