@@ -71,6 +71,7 @@ from scripts.gen_broadworks import generate
 from tests.conftest import TrialWorld, _with_db
 from tests.migration.conftest import Migrations
 from tests.orders.conftest import Orders
+from tests.polling import eventually
 from tests.setup_assist.conftest import THURSDAY, SetupAssistWorld
 from tests.wholesale.conftest import Wholesale
 from workers.client import register_search_attributes
@@ -199,14 +200,6 @@ def handlers(workflow: type) -> list[tuple[str, str]]:
     return [*out, ("signal", UNKNOWN)]
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 300.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not reached in {within} s")
-        await asyncio.sleep(0.05)
-
-
 @activity.defn(name=BillingActivity.generate_report.name)
 async def waiting_generate_report(*args: Any) -> Any:
     await asyncio.Event().wait()  # cancelled when the stub worker stops
@@ -301,7 +294,7 @@ async def _kinds(
         async def active() -> bool:
             return (await h.query("status"))["state"] == "active"
 
-        await until(active, "trial active")
+        await eventually(active, "trial active")
         return h
 
     async def device() -> WorkflowHandle[Any, Any]:
@@ -314,7 +307,7 @@ async def _kinds(
                 return True
             return False
 
-        await until(started, "device lifecycle started")
+        await eventually(started, "device lifecycle started")
         return h
 
     async def customer() -> WorkflowHandle[Any, Any]:
@@ -323,7 +316,7 @@ async def _kinds(
 
     async def order() -> WorkflowHandle[Any, Any]:
         h = await orders.accept(order_id=f"SO-{uuid.uuid4().hex[:8]}")
-        await orders.until(h, lambda st: st.state == "awaiting_setup", attempts=2400)
+        await orders.until(h, lambda st: st.state == "awaiting_setup")
         return h
 
     enterprises = itertools.count()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
@@ -24,6 +23,7 @@ from models.billing.contract import (
     UsageCloseInput,
     UsageCloseView,
 )
+from tests.polling import eventually
 from workers.settings import Settings
 from workers.worker import sandbox_runner
 from workflows.billing.workflow import BillingReport, BillingUsageClose
@@ -34,15 +34,6 @@ BAD: list[tuple[str, list[Any]]] = [
     ("regenerate", ["5"]),  # a malformed payload
     ("retry", [{"typo": 1}]),  # an update's name, sent as a signal
 ]
-
-
-async def until(check: Callable[[], Awaitable[Any]], within: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while not (got := await check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached")
-        await asyncio.sleep(0.05)
-    return got
 
 
 async def details(h: WorkflowHandle[Any, Any]) -> str:
@@ -88,7 +79,7 @@ async def test_wh_b5_bad_signals_to_a_report_are_recorded_and_it_completes(
             st = await h.query(BillingReport.status)
             return st if len(st.rejected) == len(BAD) else None
 
-        st = await until(recorded)
+        st = await eventually(recorded, "the refusal recorded")
         assert st.status == "IN_PROGRESS"
         assert [r.name for r in st.rejected] == [n for n, _ in BAD]
         assert all("no signal of that name" in r.reason for r in st.rejected)
@@ -135,7 +126,7 @@ async def test_wh_b1_bad_signals_to_a_usage_close_are_recorded(
             st = await h.query(BillingUsageClose.status)
             return st if len(st.rejected) == len(BAD) else None
 
-        st = await until(recorded)
+        st = await eventually(recorded, "the refusal recorded")
         assert (st.days, st.lines, st.reports) == (0, 0, [])
         shown = await details(h)
         assert shown.startswith("Recording each day's usage")

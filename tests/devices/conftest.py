@@ -23,6 +23,7 @@ from models.common.tables import Notice
 from models.devices.contract import DeviceStatus, ShipmentRequest, device_workflow_id
 from models.devices.tables import Device, DeviceTrialRow
 from models.trials.contract import NewCustomer
+from tests.polling import eventually
 from tests.trials import helpers
 from workflows.devices.workflow import DeviceTrial
 
@@ -67,12 +68,12 @@ class DeviceWorld:
 
     async def until(self, dh: WorkflowHandle, check, what: str) -> DeviceStatus:
         """Query until ``check(status)`` holds (signals cross workflows asynchronously)."""
-        for _ in range(1200):  # patient under load; returns as soon as it holds
+
+        async def probe() -> DeviceStatus | None:
             st = await dh.query(DeviceTrial.status)
-            if check(st):
-                return st
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"device lifecycle never reached: {what}")
+            return st if check(st) else None
+
+        return await eventually(probe, f"device lifecycle: {what}")
 
     async def close(self) -> None:
         """Terminate what is still running, children first. On the time-skipping server a

@@ -29,6 +29,7 @@ from models.migration.contract import MigrationProgress
 from models.migration.tables import Migration
 from models.wholesale.store import SCOPES, TemplateSpec, create_template, create_token
 from models.wholesale.tables import WholesaleCustomer
+from tests.polling import eventually
 from workers.settings import Settings
 from workflows.migration.workflow import BroadWorksMigration
 
@@ -104,14 +105,17 @@ class Migrations:
         return await self.env.client.get_workflow_handle(wid).query(BroadWorksMigration.progress)
 
     async def wait_phase(self, wid: str, *phases: str, within: float = 600.0) -> MigrationProgress:
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
+        last: list[MigrationProgress] = []
+
+        async def probe() -> MigrationProgress | None:
             p = await self.progress(wid)
-            if p.phase in phases and not p.action:
-                return p
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"migration is {p.phase} ({p.action}), not {phases}")
-            await asyncio.sleep(0.05)
+            last[:] = [p]
+            return p if p.phase in phases and not p.action else None
+
+        def said() -> str:
+            return f"migration is {last[0].phase} ({last[0].action}), not {phases}" if last else ""
+
+        return await eventually(probe, said, within)
 
     async def decide(self, wid: str, what: str, **body: Any) -> httpx.Response:
         return await self.http.post(f"/v1/migrations/{wid}/{what}", json=body, headers=self.auth)

@@ -35,6 +35,7 @@ from models.migration.tables import Migration, MigrationUser
 from models.wholesale.tables import WholesalePackageAssignment, WholesaleSubscriber
 from scripts.gen_broadworks import generate
 from tests.migration.conftest import Migrations, _terminate
+from tests.polling import eventually
 from workers.settings import Settings
 from workers.worker import build_worker
 
@@ -71,14 +72,6 @@ async def _count(db: Database, table: type, *where) -> int:
         for w in where:
             q = q.where(w)
         return (await s.exec(q)).one()
-
-
-async def _until(probe, within: float = 300.0):
-    """A generous bound, not a timing: returns as soon as ``probe`` holds."""
-    async with asyncio.timeout(within):
-        while not (value := await probe()):
-            await asyncio.sleep(0.05)
-        return value
 
 
 async def test_wh_m1_worker_killed_mid_batch_finishes_with_nothing_doubled(
@@ -129,7 +122,7 @@ async def test_wh_m1_worker_killed_mid_batch_finishes_with_nothing_doubled(
                     rows = (await s.exec(select(Notice).where(Notice.kind == NOTICE_KIND))).all()
                 return len(rows) == USERS and all(n.sent_at for n in rows)
 
-            await _until(all_sent)
+            await eventually(all_sent, "every notice sent")
 
         # nothing doubled, nothing lost: every count exact
         assert await _count(mig.db, WholesaleSubscriber) == USERS

@@ -3,7 +3,6 @@ helpers to accept orders, drive the wizard and read the store."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +25,7 @@ from models.orders.contract import OrderCreate, OrderStatus, order_workflow_id
 from models.orders.store import create_order_token
 from models.orders.tables import OrderRecord, OrgUserActivity
 from models.wholesale.tables import OrgDomain
+from tests.polling import WITHIN, eventually
 from workers.settings import Settings
 from workflows.orders.workflow import SubscriptionOrder
 
@@ -127,20 +127,23 @@ class Orders:
         return await h.query(SubscriptionOrder.status)
 
     async def until(
-        self, h, pred: Callable[[OrderStatus], bool], attempts: int = 300
+        self, h, pred: Callable[[OrderStatus], bool], within: float = WITHIN
     ) -> OrderStatus:
         """Poll the status until ``pred`` holds (the worker catches up after a time skip)
         and no activity is pending: the state moves before the transition's activity has
         written the row and the notices, so a test reading the store waits for it too."""
-        st = await self.status(h)
-        for _ in range(attempts):
+        last: list[OrderStatus] = []
+
+        async def probe() -> OrderStatus | None:
+            st = await self.status(h)
+            last[:] = [st]
             if pred(st) and not await self.busy(h):
                 st = await self.status(h)
                 if pred(st):
                     return st
-            await asyncio.sleep(0.05)
-            st = await self.status(h)
-        raise AssertionError(f"condition never held; last status: {st}")
+            return None
+
+        return await eventually(probe, lambda: f"last status: {last[0] if last else None}", within)
 
     async def busy(self, h) -> bool:
         """An activity of the order is scheduled or running."""

@@ -35,6 +35,7 @@ from models.setup_assist.store import Scope, order_setup_assist
 from models.setup_assist.tables import SetupAssistProject
 from models.wholesale.store import SCOPES, TemplateSpec, create_template, create_token
 from models.wholesale.tables import WholesaleCustomer, WholesaleSubscriber
+from tests.polling import WITHIN, eventually
 from workers.settings import Settings
 from workflows.setup_assist.workflow import SetupAssistProject as ProjectWorkflow
 
@@ -183,17 +184,20 @@ class SetupAssistWorld:
         return await self.handle(location).query(ProjectWorkflow.status)
 
     async def until(
-        self, location: str, ok: Callable[[ProjectStatus], object], within: float = 15.0
+        self, location: str, ok: Callable[[ProjectStatus], object], within: float = WITHIN
     ) -> ProjectStatus:
         """Until the workflow's status satisfies ``ok`` (activities run in real time)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
+        last: list[ProjectStatus] = []
+
+        async def probe() -> ProjectStatus | None:
             st = await self.status(location)
-            if ok(st):
-                return st
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"not reached: {st.state} {st.waiting_for}")
-            await asyncio.sleep(0.05)
+            last[:] = [st]
+            return st if ok(st) else None
+
+        def said() -> str:
+            return f"{last[0].state} {last[0].waiting_for}" if last else "no status"
+
+        return await eventually(probe, said, within)
 
     async def row(self, location: str) -> SetupAssistProject | None:
         async with self.db.session() as s:

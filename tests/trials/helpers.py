@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable
@@ -12,40 +11,27 @@ import pytest
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from models.common.db import Database
 from models.common.tables import License, Notice, Org, OrgUser, PartnerCustomer, PhoneNumber
 from models.trials.contract import TrialStatus
 from models.trials.tables import Trial
+from tests.polling import WITHIN, eventually
 from workflows.trials.workflow import TrialLifecycle
 
 
 async def until(
-    handle, pred: Callable[[TrialStatus], object], within: float = 300.0
+    handle, pred: Callable[[TrialStatus], object], within: float = WITHIN
 ) -> TrialStatus:
-    """Poll the `status` query until ``pred`` holds (the worker catches up after a skip).
+    """Poll the `status` query until ``pred`` holds (the worker catches up after a skip)."""
+    last: list[TrialStatus] = []
 
-    Bounded by ``within`` seconds (a hang guard, not a timing check); a query the server
-    times out or cannot deliver yet (a loaded machine, a worker replaying a long history
-    with no cache) is asked again, never taken as the answer."""
-    deadline = asyncio.get_running_loop().time() + within
-    st: TrialStatus | None = None
-    while True:
-        try:
-            st = await handle.query(TrialLifecycle.status)
-        except RPCError as err:
-            if err.status not in _TRANSIENT:
-                raise
-        else:
-            if pred(st):
-                return st
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition never held in {within:.0f} s; last status: {st}")
-        await asyncio.sleep(0.05)
+    async def probe() -> TrialStatus | None:
+        st = await handle.query(TrialLifecycle.status)
+        last[:] = [st]
+        return st if pred(st) else None
 
-
-_TRANSIENT = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED}
+    return await eventually(probe, lambda: f"last status: {last[0] if last else None}", within)
 
 
 async def notices(db: Database, trial_id: str, kind: str | None = None) -> list[Notice]:

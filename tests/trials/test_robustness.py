@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
@@ -31,6 +31,7 @@ from models.trials.contract import (
     ProvisionRequest,
 )
 from models.trials.tables import Trial
+from tests.polling import eventually
 from tests.trials.helpers import notices, refused, tid, until
 from workers.worker import build_worker
 from workflows.trials.workflow import TrialLifecycle
@@ -96,12 +97,11 @@ class _FlakyMailer(Mailer):
         return await super().send_many(messages)
 
 
-async def _until(pred, what: str, attempts: int = 1200) -> None:
-    for _ in range(attempts):
-        if pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
+async def _until(pred: Callable[[], bool], what: str) -> None:
+    async def probe() -> bool:
+        return pred()
+
+    await eventually(probe, what)
 
 
 async def _sleep_past(env, at: datetime) -> None:
