@@ -4,10 +4,6 @@ visibility query on the shared search attributes), and the lifecycle ends when a
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import pytest
 
 from models.devices.contract import ReturnRequest
@@ -16,6 +12,7 @@ from scripts.cli.devices import overdue_list
 from scripts.cli.main import app  # noqa: F401  (the CLI first: it registers cli_devices)
 from tests.conftest import TrialWorld
 from tests.devices.conftest import DeviceWorld
+from tests.polling import eventually
 from workers.settings import Settings
 from workflows import search_attributes as sa
 from workflows.devices.workflow import DeviceTrial
@@ -27,14 +24,6 @@ pytestmark = pytest.mark.devserver
 # that may be loaded (at 0.1 s a day, 3 s, they once did not); returns due 7 s after the
 # device expiry.
 DAY_SECONDS = 0.5
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]]) -> Any:
-    async with asyncio.timeout(180):  # a hang guard, not a timing check
-        while True:
-            if value := await probe():
-                return value
-            await asyncio.sleep(0.1)
 
 
 async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
