@@ -49,6 +49,8 @@ from typing import Any
 
 from temporalio import activity, workflow
 
+from scripts.argtypes import above
+
 # --- the ceiling's workflow (this module is re-imported in the sandbox: imports stay light) ---
 
 
@@ -704,26 +706,27 @@ def table(d: dict[str, Any]) -> str:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The options (``python -m scripts.load_wholesale`` and the bench's subcommand)."""
-    ap.add_argument("--customers", "-n", type=int, default=100)
-    ap.add_argument("--subscribers", "-m", type=int, default=10)
-    ap.add_argument("--concurrency", "-c", type=int, default=50, help="Customers in flight.")
-    ap.add_argument("--poll", type=float, default=0.1, help="Seconds between status polls.")
+    positive_int, positive = above(int, 0), above(float, 0)
+    ap.add_argument("--customers", "-n", type=positive_int, default=100)
+    ap.add_argument("--subscribers", "-m", type=above(int, 0, inclusive=True), default=10)
+    ap.add_argument("--concurrency", "-c", type=positive_int, default=50, help="In flight.")
+    ap.add_argument("--poll", type=positive, default=0.1, help="Seconds between status polls.")
     ap.add_argument(
         "--ramp",
-        type=float,
+        type=above(float, 0, inclusive=True),
         default=10.0,
         help="Seconds over which the C lanes start (both phases; 0: all at once).",
     )
     ap.add_argument(
         "--open",
-        type=float,
+        type=positive,
         nargs="+",
         metavar="F",
         help="Open load instead of the closed burst: N customers arriving at F × the ceiling "
         "measured first in this run, one phase per F (e.g. --open 0.5 0.8).",
     )
     ap.add_argument(
-        "--rate", type=float, help="Open load at this many customers/s (instead of --open)."
+        "--rate", type=positive, help="Open load at this many customers/s (instead of --open)."
     )
     ap.add_argument("--profile", type=Path, help="py-spy the API and worker into this folder.")
     ap.add_argument("--json", action="store_true", help="Print the figures as JSON too.")

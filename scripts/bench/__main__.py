@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scripts.argtypes import above
+
 PROCESSES = ("worker", "server", "postgres")
 LABELS = {"worker": "worker", "server": "Temporal server", "postgres": "PostgreSQL"}
 
@@ -147,16 +149,19 @@ def main() -> None:
     sub = ap.add_subparsers(dest="command", required=True)
     for name, cls in LIFECYCLES.items():
         p = sub.add_parser(name, help=cls.title)
-        p.add_argument("-n", type=int, default=100, help="lifecycles per phase (default 100)")
-        p.add_argument("-c", "--concurrency", type=int, default=50, help="in flight (50)")
+        p.add_argument("-n", type=above(int, 0), default=100, help="lifecycles per phase (100)")
+        p.add_argument("-c", "--concurrency", type=above(int, 0), default=50, help="in flight (50)")
         p.add_argument(
             "--day-seconds",
-            type=float,
+            type=above(float, 0),
             default=0.02,
             help="real seconds in a lifecycle day (0.02: a 30-day trial lasts 0.6 s)",
         )
         p.add_argument(
-            "--rounds", type=int, default=2, help="real and no-op alternate this many times"
+            "--rounds",
+            type=above(int, 0),
+            default=2,
+            help="real and no-op alternate this many times",
         )
         p.add_argument("--png", type=Path, help="also sweep 1/10/50/100 in flight; draw here")
         p.add_argument("--profile", type=Path, help="py-spy the real worker (raw stacks here)")

@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scripts.argtypes import above
+
 
 async def _seed(db: Any, subscribers: int, days: int, start: date) -> str:
     from sqlalchemy import text
@@ -232,9 +234,9 @@ async def main(subscribers: int, days: int, small: int) -> None:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--subscribers", type=int, default=10_000)
-    ap.add_argument("--days", type=int, default=100)
-    ap.add_argument("--small", type=int, default=1_000, help="the small size, for memory")
+    ap.add_argument("--subscribers", type=above(int, 0), default=10_000)
+    ap.add_argument("--days", type=above(int, 0), default=100)
+    ap.add_argument("--small", type=above(int, 0), default=1_000, help="the small size, for memory")
 
 
 def run(a: argparse.Namespace) -> None:
