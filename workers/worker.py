@@ -29,7 +29,8 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models")
 # The workflow modules themselves, in a production worker: re-importing them for every
 # workflow run (unmarshal, class decoration) was a seventh of the worker's CPU in the bench
 # (issue 14). They hold no state at module level, and the sandbox's call restrictions still
-# apply. Tests and the replayer keep reloading them per run, as a guard.
+# apply. Every worker, the tests' included, runs them so; the replay test (tests/test_replay.py)
+# keeps reloading them for every history, as the guard that no run depends on another's.
 WORKFLOW_MODULES = ("workflows",)
 
 
@@ -48,10 +49,10 @@ def build_worker(
     settings: Settings | None = None,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
-    reload_workflow_modules: bool = True,
+    reload_workflow_modules: bool = False,
 ) -> Worker:
     """The project's workflows and activities (plus any extra, e.g. a benchmark's own).
-    A production worker passes ``reload_workflow_modules=False`` (see WORKFLOW_MODULES)."""
+    Workflow modules are loaded once per worker, as in production (see WORKFLOW_MODULES)."""
     s = settings or Settings()
     return Worker(
         client,
@@ -83,7 +84,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         Deps(db=db, mailer=Mailer.from_settings(settings), device_policy=settings.device_policy()),
         task_queue=settings.task_queue,
         settings=settings,
-        reload_workflow_modules=False,
     )
     if stop is None:  # a standalone worker owns the process's signals
         stop = asyncio.Event()

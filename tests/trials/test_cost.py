@@ -43,7 +43,7 @@ async def test_tr_e1_e5_full_trial_is_five_activities(world, env, deps, task_que
     updates (active, grace, migrated), no activity that only records a status, no
     heartbeat for a one-batch org; the read model is the final state.
     The worker is configured as `lifecycles worker` runs (workflow modules loaded once)."""
-    async with build_worker(env.client, deps, task_queue=task_queue, reload_workflow_modules=False):
+    async with build_worker(env.client, deps, task_queue=task_queue):
         h = await world.start(
             setup="now",
             customer=NewCustomer(
