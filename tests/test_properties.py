@@ -218,7 +218,7 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world(postgres_server, template_database) -> AsyncIterator[World]:
-    url, _ = postgres_server
+    url, source = postgres_server
     name = f"lc_props_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
@@ -258,8 +258,9 @@ async def world(postgres_server, template_database) -> AsyncIterator[World]:
                             await h.terminate("property test finished")
     finally:
         await db.dispose()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if source != "embedded":  # the embedded server's databases go with it (database_url)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _kinds(
