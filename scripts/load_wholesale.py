@@ -250,7 +250,6 @@ async def _worker_main() -> None:
         settings=settings,
         extra_workflows=[LoadOneActivity],
         extra_activities=[load_noop],
-        reload_workflow_modules=False,  # as `lifecycles worker` runs
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -33,7 +33,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -68,7 +67,7 @@ from models.setup_assist.store import order_setup_assist
 from models.trials.contract import NewCustomer
 from scripts.binaries import temporal_test_server
 from scripts.gen_broadworks import generate
-from tests.conftest import TrialWorld, _with_db
+from tests.conftest import TrialWorld, cloned_database
 from tests.migration.conftest import Migrations
 from tests.orders.conftest import Orders
 from tests.polling import eventually
@@ -218,49 +217,42 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world(postgres_server, template_database) -> AsyncIterator[World]:
-    url, source = postgres_server
-    name = f"lc_props_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    database_url = _with_db(url, name)
-    db = Database(database_url, pool_size=10)
-    mailer = Mailer(smtp_url=None, mail_from="lifecycles@test")
-    tq, stub_tq = f"tq-{uuid.uuid4().hex[:10]}", f"tq-{uuid.uuid4().hex[:10]}"
-    s = Settings()
-    try:
-        async with await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=str(temporal_test_server()),
-        ) as env:
-            await register_search_attributes(env.client)
-            app = create_app(
-                s, database_url, client=env.client, db=db, mailer=mailer, task_queue=tq
-            )
-            stub = Worker(
-                env.client,
-                task_queue=stub_tq,
-                workflows=[BillingReport, BillingUsageClose],
-                activities=[waiting_generate_report, waiting_close_due],
-                workflow_runner=sandbox_runner(),
-            )
-            async with (
-                build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=tq),
-                stub,
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://props.test"
-                ) as http,
-            ):
-                kinds = await _kinds(env, db, http, s, tq, stub_tq)
-                yield World(env, kinds)
-                for kind in kinds.values():
-                    for h in kind.used:
-                        with contextlib.suppress(RPCError):
-                            await h.terminate("property test finished")
-    finally:
-        await db.dispose()
-        if source != "embedded":  # the embedded server's databases go with it (database_url)
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with cloned_database(postgres_server, template_database, "lc_props") as database_url:
+        db = Database(database_url, pool_size=10)
+        mailer = Mailer(smtp_url=None, mail_from="lifecycles@test")
+        tq, stub_tq = f"tq-{uuid.uuid4().hex[:10]}", f"tq-{uuid.uuid4().hex[:10]}"
+        s = Settings()
+        try:
+            async with await WorkflowEnvironment.start_time_skipping(
+                data_converter=pydantic_data_converter,
+                test_server_existing_path=str(temporal_test_server()),
+            ) as env:
+                await register_search_attributes(env.client)
+                app = create_app(
+                    s, database_url, client=env.client, db=db, mailer=mailer, task_queue=tq
+                )
+                stub = Worker(
+                    env.client,
+                    task_queue=stub_tq,
+                    workflows=[BillingReport, BillingUsageClose],
+                    activities=[waiting_generate_report, waiting_close_due],
+                    workflow_runner=sandbox_runner(),
+                )
+                async with (
+                    build_worker(env.client, Deps(db=db, mailer=mailer), task_queue=tq),
+                    stub,
+                    httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=app), base_url="http://props.test"
+                    ) as http,
+                ):
+                    kinds = await _kinds(env, db, http, s, tq, stub_tq)
+                    yield World(env, kinds)
+                    for kind in kinds.values():
+                        for h in kind.used:
+                            with contextlib.suppress(RPCError):
+                                await h.terminate("property test finished")
+        finally:
+            await db.dispose()
 
 
 async def _kinds(

@@ -49,7 +49,6 @@ def build_worker(
     settings: Settings | None = None,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
-    reload_workflow_modules: bool = False,
 ) -> Worker:
     """The project's workflows and activities (plus any extra, e.g. a benchmark's own).
     Workflow modules are loaded once per worker, as in production (see WORKFLOW_MODULES)."""
@@ -59,7 +58,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=[*activities(deps), *extra_activities],
-        workflow_runner=sandbox_runner(reload_workflow_modules),
+        workflow_runner=sandbox_runner(reload_workflow_modules=False),
         interceptors=[ActivityLogContext()],
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,

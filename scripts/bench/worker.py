@@ -45,7 +45,6 @@ async def serve(cfg: dict[str, Any]) -> None:
             deps,
             task_queue=cfg["task_queue"],
             settings=settings,
-            reload_workflow_modules=False,  # as `lifecycles worker` runs
         )
     else:  # the same sandbox, its one module passed through as the workflow modules are
         runner = sandbox_runner(reload_workflow_modules=False)

@@ -74,4 +74,4 @@ async def test_tr_d2_dv_1_deadlines_refuse_while_the_state_lags(
             got = await devices.devices(tid)
             return got if got == want else None
 
-        assert await eventually(stored, lambda: "devices in the store") == want
+        assert await eventually(stored, "devices in the store") == want
