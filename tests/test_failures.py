@@ -107,6 +107,36 @@ def test_smtp_failures_name_codes_not_addresses(monkeypatch):
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
+def test_a_silent_or_absent_smtp_relay_fails_the_attempt_without_addresses():
+    """A relay that accepts the connection and never answers fails the attempt after the
+    Mailer's timeout (not the step's start-to-close, not never); one that refuses the
+    connection fails it at once. Both as MailFailed, which the step's retries take."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts (the kernel's backlog) and never says 220
+        mailer = Mailer(f"smtp://127.0.0.1:{silent.getsockname()[1]}", "x@test", timeout=0.2)
+        with pytest.raises(MailFailed) as err:
+            mailer._send_sync([mailer._message(m) for m in _outgoing(2)])
+        assert str(err.value) == "SMTP SMTPServerDisconnected at connecting"  # timed out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # bound, never listening: the connection is refused
+        mailer = Mailer(f"smtp://127.0.0.1:{closed}", "x@test")
+        with pytest.raises(MailFailed) as err:
+            mailer._send_sync([mailer._message(m) for m in _outgoing(1)])
+    assert str(err.value) == "SMTP ConnectionRefusedError at connecting"
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_the_smtp_timeout_is_a_setting():
+    from workers.settings import Settings
+
+    mailer = Mailer.from_settings(Settings(smtp_timeout_seconds=2.5))
+    assert mailer.timeout == 2.5
+
+
 def _outgoing(n: int):
     from models.common.mail import Outgoing
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         None,
         description="smtp://user:pass@host:port (smtps:// for TLS). Unset: kept in the outbox.",
     )
+    smtp_timeout_seconds: float = Field(
+        5.0, gt=0, le=15, description="Seconds one exchange with the SMTP relay may take."
+    )
     mail_from: str = Field("lifecycles@localhost", description="From address of notices.")
     buy_url: str = Field(
         "https://admin.example.com/subscriptions/buy", description="Buy link in expiry notices."

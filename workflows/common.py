@@ -33,7 +33,12 @@ T = TypeVar("T")
 
 REJECTED_KEPT = 20  # the last refused signals a workflow keeps for its operators
 
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# A step is one transaction and at most a few emails (the SMTP relay gets 5 s per exchange,
+# Settings.smtp_timeout_seconds, at most 15): 20 s is many times its slowest attempt under
+# load, and it is how long a lifecycle waits when the worker running its step is killed
+# (the engine presumes the attempt lost only then; at 60 s the fault campaign's lifecycles
+# sat a minute per kill, see docs/chaos.md). The long steps set their own, with heartbeats.
+ACTIVITY_TIMEOUT = timedelta(seconds=20)
 # Bounded: 12 attempts, 1 s doubling to at most 20 s between them (1, 2, 4, 8, 16, then
 # 20 s six times: 151 s of waits, plus the attempts themselves), enough to ride out a
 # database or SMTP restart of a minute or two; then the step fails and the lifecycle waits

@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 
@@ -21,14 +22,19 @@ class Outgoing:
 
 
 class Mailer:
-    def __init__(self, smtp_url: str | None, mail_from: str) -> None:
+    def __init__(self, smtp_url: str | None, mail_from: str, timeout: float = 5.0) -> None:
+        """``timeout``: seconds any one exchange with the relay may take (connecting, each
+        command). A relay that stops answering fails the attempt well inside the step's
+        start-to-close, instead of holding a thread for ever."""
         self.smtp_url = smtp_url
         self.mail_from = mail_from
+        self.timeout = timeout
 
     @classmethod
     def from_settings(cls, settings: object) -> Mailer:
         # settings: workers.settings.Settings, which models/ may not import (import layers)
-        return cls(settings.smtp_url, settings.mail_from)  # type: ignore[attr-defined]
+        s: Any = settings
+        return cls(s.smtp_url, s.mail_from, s.smtp_timeout_seconds)
 
     @property
     def transport(self) -> str:
@@ -61,7 +67,9 @@ class Mailer:
         sent, connected = 0, False
         try:
             with cls(
-                u.hostname or "localhost", u.port or (465 if u.scheme == "smtps" else 25)
+                u.hostname or "localhost",
+                u.port or (465 if u.scheme == "smtps" else 25),
+                timeout=self.timeout,
             ) as smtp:
                 if u.scheme == "smtp+starttls":
                     smtp.starttls()
@@ -80,6 +88,9 @@ class Mailer:
                 else "closing"
             )
             raise MailFailed(describe_smtp_error(err, where)) from None
+        except OSError as err:  # refused, unreachable, or silent past the timeout
+            where = "connecting" if not connected else f"message {sent + 1} of {len(msgs)}"
+            raise MailFailed(f"SMTP {type(err).__name__} at {where}") from None
 
 
 class MailFailed(RuntimeError):
