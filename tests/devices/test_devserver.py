@@ -4,6 +4,8 @@ visibility query on the shared search attributes), and the lifecycle ends when a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from models.devices.contract import ReturnRequest
@@ -20,10 +22,13 @@ from workflows.trials.workflow import TrialLifecycle
 
 pytestmark = pytest.mark.devserver
 
-# 30 days = 15 s: the ship and the conversion must land before the trial ends, on a machine
-# that may be loaded (at 0.1 s a day, 3 s, they once did not); returns due 7 s after the
-# device expiry.
-DAY_SECONDS = 0.5
+# No race with the wall clock: a day is a minute, so the 30-day trial cannot end before its
+# conversion however loaded the machine (at 0.1 s a day, 3 s, it once did), and the phones
+# are shipped backdated, so that their returns (30 + 14 days after shipping) fall due
+# RETURNS_DUE_IN after the shipment is recorded. Conversion and overdue may then come in
+# either order; the lifecycle ends overdue and converted in both.
+DAY_SECONDS = 60.0
+RETURNS_DUE_IN = timedelta(seconds=4)
 
 
 async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
@@ -37,19 +42,21 @@ async def test_tr_v4_converted_devices_overdue_then_returned_on_dev_server(
     async with run_worker(client=dev_env.client):
         try:
             h, dh, tid = await devices.start(settings=Settings(day_seconds=DAY_SECONDS))
-            await devices.ship(dh, "phone", 2)
+            days = timedelta(seconds=DAY_SECONDS)
+            shipped = datetime.now(UTC) - (30 + 14) * days + RETURNS_DUE_IN
+            await devices.ship(dh, "phone", 2, ship_date=shipped)
             await h.execute_update(
                 TrialLifecycle.convert,
                 ConvertRequest(order_id="ORD-9", provisioning_contact_email="admin@newco.test"),
             )
             assert (await h.result()).state == "converted"
 
-            async def overdue():
+            async def overdue():  # and told of the conversion (a signal from the trial)
                 st = await dh.query(DeviceTrial.status)
-                return st if st.state == "overdue" else None
+                return st if st.state == "overdue" and st.converted_at is not None else None
 
             st = await eventually(overdue)
-            assert st.converted_at is not None and st.outstanding == ["PH0001", "PH0002"]
+            assert st.outstanding == ["PH0001", "PH0002"]
             desc = await dh.describe()
             assert desc.typed_search_attributes.get(sa.LIFECYCLE_STATE) == "overdue"
             assert desc.typed_search_attributes.get(sa.PARTNER_ORG_ID) == world.partner_id
