@@ -172,6 +172,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # FastAPI decodes the body before any dependency runs: a route that needs a
+            # token answers 401 before it says anything of a body it should not read.
+            from api.auth import refused_before_body
+
+            if (refusal := await refused_before_body(request)) is not None:
+                return error_response(
+                    refusal.status, refusal.code, refusal.description, headers=refusal.headers
+                )
         problems = validation_problems(exc)
         return error_response(400, P.INVALID, "; ".join(p.description for p in problems), problems)
 

@@ -26,6 +26,27 @@ async def test_tokens_are_hashed_and_scoped(wh):
     assert r.status_code == 200
 
 
+async def test_a_bad_token_is_refused_before_a_malformed_body_is_read(wh):
+    """A POST whose body is not JSON: without a valid token it is 401 (FastAPI reads the body
+    before the token check; the answer must not depend on it), with one it is 400."""
+    body, json_type = b'{"orgName": ', {"Content-Type": "application/json"}
+    r = await wh.http.post("/v1/wholesale/customers", content=body, headers=json_type)
+    assert r.status_code == 401 and r.json()["errorCode"] == 10010
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    r = await wh.http.post(
+        "/v1/wholesale/customers",
+        content=body,
+        headers={**json_type, "Authorization": "Bearer nope"},
+    )
+    assert r.status_code == 401
+    r = await wh.http.post(
+        "/v1/wholesale/customers",
+        content=body,
+        headers={**json_type, **wh.auth("partner")},
+    )
+    assert r.status_code == 400 and "body" in r.json()["description"].lower()
+
+
 async def test_wh_sp1_sub_partner_sees_and_changes_only_its_customers(wh):
     """WH-SP1: a sub-partner sees and manages only the customers it onboarded, never its
     parent's or siblings'; the parent sees them all; another partner gets 404."""
