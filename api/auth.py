@@ -238,21 +238,14 @@ async def refused_before_body(request: Request) -> ApiError | None:
     """The refusal a route's token check gives this request (no token, an unknown or revoked
     one), or None: asked when the body could not be decoded, which FastAPI does before the
     route's dependencies, so that an unauthenticated caller learns nothing of the body."""
-    route = request.scope.get("route")
-    if route is None or not _needs_token(getattr(route, "dependant", None) or _NO_DEPS):
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not _needs_token(dependant):
         return None
     try:
         await _authenticate(request, await bearer(request), None)
     except ApiError as err:
         return err
     return None
-
-
-class _NoDeps:
-    dependencies: list[Any] = []
-
-
-_NO_DEPS = _NoDeps()
 
 
 def _actor(request: Request, row: Any, key: str | None) -> Actor:

@@ -80,17 +80,17 @@ class Mailer:
                     smtp.send_message(msg)
                     sent += 1
         except smtplib.SMTPException as err:
-            where = (
-                "connecting"
-                if not connected
-                else f"message {sent + 1} of {len(msgs)}"
-                if sent < len(msgs)
-                else "closing"
-            )
-            raise MailFailed(describe_smtp_error(err, where)) from None
+            raise MailFailed(describe_smtp_error(err, _where(connected, sent, len(msgs)))) from None
         except OSError as err:  # refused, unreachable, or silent past the timeout
-            where = "connecting" if not connected else f"message {sent + 1} of {len(msgs)}"
+            where = _where(connected, sent, len(msgs))
             raise MailFailed(f"SMTP {type(err).__name__} at {where}") from None
+
+
+def _where(connected: bool, sent: int, total: int) -> str:
+    """Where in a batch's exchange it failed: connecting, message 3 of 10, or closing."""
+    if not connected:
+        return "connecting"
+    return f"message {sent + 1} of {total}" if sent < total else "closing"
 
 
 class MailFailed(RuntimeError):
